@@ -1,0 +1,17 @@
+"""The board's identity (bus address, unit serial), written by `sxctl flash` to /identity.json."""
+import json
+
+PATH = "/identity.json"
+
+
+def load():
+    try:
+        with open(PATH) as f:
+            ident = json.load(f)
+    except OSError:
+        # An unprovisioned board listens on the highest address and says so in INFO.
+        ident = {}
+    addr = ident.get("addr", 247)
+    if not (isinstance(addr, int) and 1 <= addr <= 247):
+        raise ValueError("identity.json: addr must be 1..247, got %r; reflash with sxctl flash --addr" % (addr,))
+    return addr, ident.get("serial", "")

@@ -1,0 +1,166 @@
+"""Bus link: the board's side of the framing (COBS, CRC-16, addressing), allocation-free.
+
+Bytes arrive through `poll()`; each complete frame addressed to this board (or broadcast)
+with a good CRC is handed to `handler(link, msg_type, body_len)`, which reads the body from
+`link.rx` at `proto.HEADER_SIZE` and answers with `reply()`. Everything else is counted and
+dropped, and a zero byte always starts a fresh frame, so noise costs at most one frame.
+"""
+import struct
+from array import array
+from micropython import const
+
+import proto
+
+_POLY = const(0x1021)
+_HDR = const(5)  # proto.HEADER_SIZE; checked at import below
+_CRC = const(2)
+
+
+def _crc_table():
+    table = array("H", bytearray(512))
+    for i in range(256):
+        crc = i << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ _POLY) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+        table[i] = crc
+    return table
+
+
+_TABLE = _crc_table()
+
+
+def crc16(buf, n):
+    """CRC-16/CCITT-FALSE of buf[0:n]."""
+    table = _TABLE
+    crc = 0xFFFF
+    for i in range(n):
+        crc = ((crc << 8) & 0xFF00) ^ table[((crc >> 8) ^ buf[i]) & 0xFF]
+    return crc
+
+
+def cobs_decode_in_place(buf, n):
+    """Decode buf[0:n] in place; the decoded length, or -1 if the COBS blocks are malformed."""
+    r = 0
+    w = 0
+    while r < n:
+        code = buf[r]
+        if code == 0 or r + code > n:
+            return -1
+        r += 1
+        for _ in range(code - 1):
+            buf[w] = buf[r]
+            w += 1
+            r += 1
+        if code < 255 and r < n:
+            buf[w] = 0
+            w += 1
+    return w
+
+
+def cobs_encode(src, n, dst):
+    """Encode src[0:n] into dst, followed by the zero delimiter; the number of bytes written."""
+    code_pos = 0
+    w = 1
+    code = 1
+    for i in range(n):
+        b = src[i]
+        if b == 0:
+            dst[code_pos] = code
+            code_pos = w
+            w += 1
+            code = 1
+        else:
+            dst[w] = b
+            w += 1
+            code += 1
+            if code == 255:
+                dst[code_pos] = code
+                code_pos = w
+                w += 1
+                code = 1
+    dst[code_pos] = code
+    dst[w] = 0
+    return w + 1
+
+
+class Link:
+    def __init__(self, port, addr, handler):
+        assert proto.HEADER_SIZE == _HDR and proto.CRC_SIZE == _CRC
+        self.port = port
+        self.addr = addr
+        self.handler = handler
+        size = proto.MAX_FRAME + 2
+        self.rx = bytearray(size)  # the frame being received, decoded in place
+        self._rx_len = 0
+        self._discard = False  # overran: skip to the next delimiter
+        self._chunk = bytearray(64)
+        self.tx = bytearray(proto.MAX_FRAME)  # reply frame being built
+        self._wire = bytearray(size + 2)
+        self._seq = 0
+        self._flags = 0
+        self.rx_frames = 0
+        self.crc_errors = 0
+        self.dropped = 0
+        self.tx_frames = 0
+
+    def poll(self):
+        """Read what the port has and handle every complete frame. Returns bytes read."""
+        n = self.port.readinto(self._chunk)
+        if not n:
+            return 0
+        chunk = self._chunk
+        rx = self.rx
+        size = len(rx)
+        for i in range(n):
+            b = chunk[i]
+            if b == 0:
+                if self._discard:
+                    self._discard = False
+                elif self._rx_len:
+                    self._frame(self._rx_len)
+                self._rx_len = 0
+            elif not self._discard:
+                if self._rx_len == size:
+                    self.dropped += 1
+                    self._discard = True
+                    self._rx_len = 0
+                else:
+                    rx[self._rx_len] = b
+                    self._rx_len += 1
+        return n
+
+    def _frame(self, n):
+        rx = self.rx
+        n = cobs_decode_in_place(rx, n)
+        if n < _HDR + _CRC:
+            self.dropped += 1
+            return
+        body_end = n - _CRC
+        if crc16(rx, body_end) != (rx[body_end] << 8) | rx[body_end + 1]:
+            self.crc_errors += 1
+            return
+        addr = rx[0]
+        if addr != self.addr and addr != proto.BROADCAST:
+            return  # another board's frame: a multi-drop bus carries them all
+        if rx[1] & proto.FLAG_REPLY:
+            return  # another board's answer
+        self.rx_frames += 1
+        self._seq = rx[2] | (rx[3] << 8)
+        self.handler(self, rx[4], body_end - _HDR, addr == proto.BROADCAST)
+
+    def reply(self, msg_type, body_len, flags=0):
+        """Send the reply whose body the handler packed into `tx` at HEADER_SIZE."""
+        tx = self.tx
+        struct.pack_into(proto.HEADER_FMT, tx, 0, self.addr, flags | proto.FLAG_REPLY,
+                         self._seq, msg_type)
+        end = _HDR + body_len
+        crc = crc16(tx, end)
+        tx[end] = crc >> 8
+        tx[end + 1] = crc & 0xFF
+        n = cobs_encode(tx, end + _CRC, self._wire)
+        self.port.write(self._wire, n)
+        self.tx_frames += 1
+
+    def reply_error(self, request_type, code, detail=0):
+        struct.pack_into(proto.ERROR_FMT, self.tx, _HDR, request_type, code, detail)
+        self.reply(proto.MSG_ERROR, proto.ERROR_SIZE, proto.FLAG_ERROR)

@@ -1,0 +1,2 @@
+"""Firmware version, reported in INFO."""
+VERSION = (0, 1, 0)

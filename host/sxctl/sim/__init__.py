@@ -1,0 +1,1 @@
+"""The simulator: virtual boards on a virtual bus, driven by plant models."""

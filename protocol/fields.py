@@ -1,0 +1,55 @@
+"""Field declarations: a construct subcon with its unit, scale and valid range beside it."""
+import construct as c
+
+# Struct format characters for the fixed-size integer types the protocol uses. The firmware
+# codec is made of `struct` formats, so only types with a format character are allowed.
+_INT_TYPES = {
+    c.Int8ub: ("B", 0, 0xFF),
+    c.Int8sb: ("b", -0x80, 0x7F),
+    c.Int16ul: ("H", 0, 0xFFFF),
+    c.Int16sl: ("h", -0x8000, 0x7FFF),
+    c.Int32ul: ("I", 0, 0xFFFFFFFF),
+    c.Int32sl: ("i", -0x80000000, 0x7FFFFFFF),
+}
+
+
+class FieldInfo:
+    """What a field means: unit, scale to engineering units, and the range a sender may use."""
+
+    def __init__(self, name, fmt, unit, scale, lo, hi, doc, text_len=0):
+        self.name = name
+        self.fmt = fmt
+        self.unit = unit
+        self.scale = scale
+        self.lo = lo
+        self.hi = hi
+        self.doc = doc
+        self.text_len = text_len
+
+    def describe(self):
+        """Canonical text of the layout, hashed into the schema fingerprint."""
+        return "%s:%s:%s:%s:%s:%s" % (self.name, self.fmt, self.unit, self.scale, self.lo, self.hi)
+
+
+def num(name, subcon, unit="", doc="", scale=1, lo=None, hi=None):
+    """An integer field; `scale` is the engineering value of one count (e.g. 0.001 pH)."""
+    fmt, type_lo, type_hi = _INT_TYPES[subcon]
+    lo = type_lo if lo is None else lo
+    hi = type_hi if hi is None else hi
+    if not type_lo <= lo <= hi <= type_hi:
+        raise ValueError("field %s: range %s..%s does not fit its type" % (name, lo, hi))
+    field = name / subcon * doc
+    field.sx = FieldInfo(name, fmt, unit, scale, lo, hi, doc)
+    return field
+
+
+def text(name, length, doc=""):
+    """ASCII text padded with NUL to a fixed length (fixed size keeps the firmware codec a struct)."""
+    field = name / c.PaddedString(length, "ascii") * doc
+    field.sx = FieldInfo(name, "%ds" % length, "", 1, 0, 0, doc, text_len=length)
+    return field
+
+
+def infos(struct):
+    """The FieldInfo of every field of a message Struct, in wire order."""
+    return [sub.sx for sub in struct.subcons]

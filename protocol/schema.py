@@ -1,0 +1,26 @@
+"""The schema fingerprint: one number that changes whenever any frame or message layout does.
+
+Like MAVLink's CRC_EXTRA, it covers names, formats, units and ranges of every field, so a
+host and a board built from different declarations notice at HELLO instead of misreading.
+"""
+import binascii
+
+from . import fields, framing, messages
+
+
+def canonical_text():
+    lines = ["frame:" + ",".join("%s:%s" % (s.name, s.subcon.fmtstr) for s in framing.Header.subcons),
+             "crc:ccitt-false:be", "cobs:max%d" % framing.MAX_FRAME]
+    for m in sorted(messages.ALL, key=lambda m: m.type_id):
+        lines.append("%02x:%s:%s" % (m.type_id, m.name, ";".join(
+            f.describe() for f in fields.infos(m.body))))
+    return "\n".join(lines)
+
+
+def fingerprint():
+    return binascii.crc32(canonical_text().encode())
+
+
+def struct_format(message):
+    """The little-endian struct format of a message body."""
+    return "<" + "".join(f.fmt for f in fields.infos(message.body))
