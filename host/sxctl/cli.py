@@ -1,6 +1,7 @@
 """The `sxctl` command line: one table of verbs, each an argparse factory and a handler."""
 import argparse
 import json
+import os
 import signal
 import sys
 
@@ -39,9 +40,18 @@ def cmd_sim(args):
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
     try:
         sim.start()
+        if not args.blank:
+            halt = sim.run_in_background()
+            try:
+                sim.wait_ready()
+            finally:
+                halt()
         ports = sim.ports()
-        with open(args.ports_file, "w") as f:
+        # Written only once every board answers, so a reader may use the ports at once.
+        tmp = args.ports_file + ".tmp"
+        with open(tmp, "w") as f:
             json.dump(ports, f, indent=2)
+        os.replace(tmp, args.ports_file)
         print("bus %s; %d boards; ports in %s; Ctrl-C stops" % (ports["bus"], args.stages, args.ports_file),
               flush=True)
         sim.run(duration=args.duration, should_stop=lambda: bool(stop))
@@ -79,8 +89,15 @@ def cmd_info(args):
     return 0
 
 
+def cmd_demo(args):
+    from . import demo
+    return demo.main()
+
+
 # verb -> (handler, argparse factory, one-line help, example)
 COMMANDS = {
+    "demo": (cmd_demo, lambda p: None, "run the simulated plant end to end (what `make demo` runs)",
+             "sxctl demo"),
     "sim": (cmd_sim, _args_sim, "run virtual boards on a virtual bus",
             "sxctl sim --stages 3 --ports-file ports.json --duration 60"),
     "info": (cmd_info, _args_info, "ask one board who it is and how its link is doing",

@@ -18,7 +18,8 @@ class ImageError(RuntimeError):
     pass
 
 
-def _compile(source, board_path, arch):
+def compile_source(source, board_path, arch):
+    """.mpy bytes of one source file; `board_path` is the name tracebacks will show."""
     key = hashlib.sha256(source + (arch or "bytecode").encode() + board_path.encode()).hexdigest()[:20]
     cache = BUILD_DIR / "mpy" / (key + ".mpy")
     if cache.exists():
@@ -48,7 +49,7 @@ def build(board_name, compiled=True):
         data = path.read_bytes()
         if compiled and rel not in SOURCE_FILES:
             rel = rel[:-3] + ".mpy"
-            data = _compile(data, rel[:-4] + ".py", arch)
+            data = compile_source(data, rel[:-4] + ".py", arch)
         files[rel] = data
     return files
 

@@ -4,6 +4,7 @@ import pathlib
 import selectors
 import shutil
 import tempfile
+import threading
 import time
 
 from .. import image, toolchain
@@ -37,6 +38,34 @@ class Simulator:
                                  bus_path=self.bus.add_drop(addr))
             board.start()
             self.boards.append(board)
+
+    def wait_ready(self, timeout=20.0):
+        """Block until every board answers HELLO on the bus (the loop must be running)."""
+        from ..buslink import BusClient, NoAnswer
+
+        deadline = time.monotonic() + timeout
+        with BusClient(self.bus.path, timeout=0.2, retries=0) as client:
+            for board in self.boards:
+                while True:
+                    try:
+                        client.hello(board.addr)
+                        break
+                    except NoAnswer:
+                        if time.monotonic() > deadline:
+                            raise NoAnswer("virtual board %d did not start within %.0f s; run it by hand "
+                                           "to see why: cd %s && %s" % (board.addr, timeout, board.root,
+                                                                        self.micropython)) from None
+
+    def run_in_background(self):
+        """Run the byte-moving loop on a thread; returns a function that stops and joins it."""
+        stop = threading.Event()
+        thread = threading.Thread(target=self.run, kwargs=dict(should_stop=stop.is_set), daemon=True)
+        thread.start()
+
+        def halt():
+            stop.set()
+            thread.join()
+        return halt
 
     def ports(self):
         return {"bus": self.bus.path,

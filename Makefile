@@ -1,0 +1,35 @@
+# sxctl: `make demo` runs a simulated cascade, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.setup-done
+# Another Unix-port build: make test MICROPYTHON=/path/to/micropython
+MICROPYTHON ?=
+export MICROPYTHON
+
+.PHONY: setup test demo bench proto clean
+
+setup: $(STAMP)
+
+# Reinstalls only when the pinned requirements or the package metadata change.
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+demo: setup
+	$(BIN)/sxctl demo
+
+bench: setup
+	$(BIN)/python -m sxctl.bench
+
+# Regenerate the firmware codec from protocol/messages.py.
+proto: setup
+	$(BIN)/python -m sxproto.codegen
+
+clean:
+	rm -rf build
