@@ -1,6 +1,7 @@
 """Stage controller application: answers the bus and runs the board's loop."""
 import gc
 import struct
+import time
 
 import identity
 import proto
@@ -13,8 +14,10 @@ _IDLE_MS = 10
 
 
 class App:
-    def __init__(self, hal, addr):
+    def __init__(self, hal, addr, serial=""):
         self.hal = hal
+        self.serial = serial.encode()
+        self.boot_ms = hal.ticks_ms()
         self.board_name = BOARD["name"].encode()
         self.link = Link(hal.bus, addr, self.on_request)
 
@@ -25,8 +28,10 @@ class App:
             gc.collect()
             struct.pack_into(proto.INFO_FMT, link.tx, proto.HEADER_SIZE,
                              proto.FINGERPRINT, VERSION[0], VERSION[1], VERSION[2],
-                             self.board_name, gc.mem_free(),
-                             link.rx_frames, link.crc_errors, link.dropped)
+                             self.board_name, self.serial, gc.mem_free(),
+                             time.ticks_diff(self.hal.ticks_ms(), self.boot_ms) // 1000,
+                             proto.MODE_OFF, 0, 0, 0,
+                             link.rx_frames, link.crc_errors, link.dropped, 0)
             link.reply(proto.MSG_INFO, proto.INFO_SIZE)
         elif msg_type == proto.MSG_PING:
             if body_len != proto.PING_SIZE:
@@ -46,5 +51,5 @@ class App:
 
 
 def main():
-    addr, _serial = identity.load()
-    App(open_hal(BOARD), addr).run()
+    addr, serial = identity.load()
+    App(open_hal(BOARD), addr, serial).run()

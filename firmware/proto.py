@@ -4,7 +4,7 @@ Regenerate with `make proto` after changing protocol/messages.py.
 """
 from micropython import const
 
-FINGERPRINT = 0xd691164a  # above the 2^30 small-int range of 32-bit boards, so no const()
+FINGERPRINT = 0x68f1712b  # above the 2^30 small-int range of 32-bit boards, so no const()
 HEADER_FMT = '<BBHB'
 HEADER_SIZE = const(5)
 CRC_SIZE = const(2)
@@ -16,6 +16,54 @@ FLAG_ERROR = const(2)
 
 ERR_UNKNOWN_MESSAGE_TYPE = const(1)
 ERR_BAD_PAYLOAD_LENGTH = const(2)
+ERR_UNKNOWN_CONFIG_ITEM = const(3)
+ERR_VALUE_OUT_OF_RANGE = const(4)
+ERR_CONFIG_RULE_VIOLATED = const(5)
+ERR_BAD_MAGIC = const(6)
+ERR_NOT_ALLOWED_IN_THIS_MODE = const(7)
+ERR_CALIBRATION_REJECTED = const(8)
+ERR_STORAGE_FAILED = const(9)
+
+MODE_OFF = const(0)
+MODE_MANUAL = const(1)
+MODE_AUTO = const(2)
+MODE_HOLD = const(3)
+
+ALARM_PH_DEVIATION_WARN = const(1)
+ALARM_PH_DEVIATION_ALARM = const(2)
+ALARM_PH_HIGH = const(4)
+ALARM_PH_LOW = const(8)
+ALARM_PH_SENSOR_FAULT = const(16)
+ALARM_PH_STUCK = const(32)
+ALARM_ORP_FAULT = const(64)
+ALARM_FLOW_AQ_FAULT = const(128)
+ALARM_FLOW_ORG_FAULT = const(256)
+ALARM_NO_FLOW = const(512)
+ALARM_DOSE_CAPPED = const(1024)
+ALARM_LINK_LOST = const(2048)
+ALARM_TEMPERATURE_FAULT = const(4096)
+ALARM_CONFIG_FAULT = const(8192)
+ALARM_WATCHDOG_RESET = const(16384)
+ALARM_CALIBRATION_DUE = const(32768)
+
+CAL_SENSOR_PH = const(0)
+CAL_SENSOR_ORP = const(1)
+CAL_SENSOR_FLOW_AQ = const(2)
+CAL_SENSOR_FLOW_ORG = const(3)
+
+CAL_STEP_STATUS = const(0)
+CAL_STEP_BEGIN = const(1)
+CAL_STEP_POINT = const(2)
+CAL_STEP_COMMIT = const(3)
+CAL_STEP_ABORT = const(4)
+
+CAL_VERDICT_NONE = const(0)
+CAL_VERDICT_OK = const(1)
+CAL_VERDICT_WARN = const(2)
+CAL_VERDICT_REJECT = const(3)
+
+REBOOT_MAGIC = 0x52425430
+TO_REPL_MAGIC = 0x5245504c
 
 # HELLO: Ask a board who it is; answered with INFO.
 MSG_HELLO = const(0x01)
@@ -27,15 +75,152 @@ MSG_PING = const(0x02)
 PING_FMT = '<I'
 PING_SIZE = const(4)
 
+# GET_TELEMETRY: Ask for the latest telemetry snapshot.
+MSG_GET_TELEMETRY = const(0x03)
+GET_TELEMETRY_FMT = '<'
+GET_TELEMETRY_SIZE = const(0)
+
+# STREAM: Telemetry streaming, for a point-to-point link (on a shared bus, poll instead).
+MSG_STREAM = const(0x04)
+STREAM_FMT = '<H'
+STREAM_SIZE = const(2)
+
+# CONFIG_READ: Read one configuration item.
+MSG_CONFIG_READ = const(0x05)
+CONFIG_READ_FMT = '<H'
+CONFIG_READ_SIZE = const(2)
+
+# CONFIG_WRITE: Write up to 8 items, range-checked and applied all or none, then stored atomically.
+MSG_CONFIG_WRITE = const(0x06)
+CONFIG_WRITE_HEAD_FMT = '<B'
+CONFIG_WRITE_SIZE = const(49)
+CONFIG_WRITE_ITEMS_OFFSET = const(1)  # records start here in the body
+CONFIG_WRITE_ITEMS_COUNT = const(8)
+CONFIG_WRITE_ITEMS_FMT = '<Hi'
+CONFIG_WRITE_ITEMS_SIZE = const(6)
+
+# SET_MODE: Change the stage's mode.
+MSG_SET_MODE = const(0x07)
+SET_MODE_FMT = '<BH'
+SET_MODE_SIZE = const(3)
+
+# SET_SETPOINT: Change one loop's setpoint.
+MSG_SET_SETPOINT = const(0x08)
+SET_SETPOINT_FMT = '<Bi'
+SET_SETPOINT_SIZE = const(5)
+
+# CALIBRATE: One step of a calibration: begin, take a point, commit or abort.
+MSG_CALIBRATE = const(0x09)
+CALIBRATE_FMT = '<BBih'
+CALIBRATE_SIZE = const(8)
+
+# EVENTS_READ: Read queued events.
+MSG_EVENTS_READ = const(0x0a)
+EVENTS_READ_FMT = '<I'
+EVENTS_READ_SIZE = const(4)
+
+# ALARM_ACK: Acknowledge latched alarms.
+MSG_ALARM_ACK = const(0x0b)
+ALARM_ACK_FMT = '<H'
+ALARM_ACK_SIZE = const(2)
+
+# BACKLOG_READ: Read stored telemetry records, to fill a gap after an outage.
+MSG_BACKLOG_READ = const(0x0c)
+BACKLOG_READ_FMT = '<I'
+BACKLOG_READ_SIZE = const(4)
+
+# TIME_SYNC: Set the board clock.
+MSG_TIME_SYNC = const(0x0d)
+TIME_SYNC_FMT = '<I'
+TIME_SYNC_SIZE = const(4)
+
+# REBOOT: Restart the board (outputs off first).
+MSG_REBOOT = const(0x0e)
+REBOOT_FMT = '<I'
+REBOOT_SIZE = const(4)
+
+# TO_REPL: Stop the firmware (outputs off) and leave the REPL to USB, so the board can be flashed.
+MSG_TO_REPL = const(0x0f)
+TO_REPL_FMT = '<I'
+TO_REPL_SIZE = const(4)
+
 # INFO: Who the board is and how its link is doing.
 MSG_INFO = const(0x81)
-INFO_FMT = '<IBBB12sIIII'
-INFO_SIZE = const(35)
+INFO_FMT = '<IBBB12s12sIIBHHHIIII'
+INFO_SIZE = const(62)
 
 # PONG: Answer to PING.
 MSG_PONG = const(0x82)
 PONG_FMT = '<I'
 PONG_SIZE = const(4)
+
+# TELEMETRY: One telemetry snapshot of the stage.
+MSG_TELEMETRY = const(0x83)
+TELEMETRY_FMT = '<IIhhhhHHHHBBBBH'
+TELEMETRY_SIZE = const(30)
+
+# STREAM_ACK: Streaming period applied.
+MSG_STREAM_ACK = const(0x84)
+STREAM_ACK_FMT = '<H'
+STREAM_ACK_SIZE = const(2)
+
+# CONFIG_VALUE: A configuration item's value.
+MSG_CONFIG_VALUE = const(0x85)
+CONFIG_VALUE_FMT = '<HiH'
+CONFIG_VALUE_SIZE = const(8)
+
+# CONFIG_ACK: Configuration written and stored.
+MSG_CONFIG_ACK = const(0x86)
+CONFIG_ACK_FMT = '<BH'
+CONFIG_ACK_SIZE = const(3)
+
+# MODE_ACK: Mode applied.
+MSG_MODE_ACK = const(0x87)
+MODE_ACK_FMT = '<BH'
+MODE_ACK_SIZE = const(3)
+
+# SETPOINT_ACK: Setpoint applied.
+MSG_SETPOINT_ACK = const(0x88)
+SETPOINT_ACK_FMT = '<Bi'
+SETPOINT_ACK_SIZE = const(5)
+
+# CAL_STATUS: Where a calibration stands.
+MSG_CAL_STATUS = const(0x89)
+CAL_STATUS_FMT = '<BBiiBHHiBH'
+CAL_STATUS_SIZE = const(22)
+
+# EVENTS: Events and alarms, oldest first.
+MSG_EVENTS = const(0x8a)
+EVENTS_HEAD_FMT = '<BI'
+EVENTS_SIZE = const(101)
+EVENTS_EVENTS_OFFSET = const(5)  # records start here in the body
+EVENTS_EVENTS_COUNT = const(8)
+EVENTS_EVENTS_FMT = '<IIBBh'
+EVENTS_EVENTS_SIZE = const(12)
+
+# ALARM_STATE: Alarm state after an acknowledge.
+MSG_ALARM_STATE = const(0x8b)
+ALARM_STATE_FMT = '<HH'
+ALARM_STATE_SIZE = const(4)
+
+# BACKLOG: Stored telemetry records, oldest first.
+MSG_BACKLOG = const(0x8c)
+BACKLOG_HEAD_FMT = '<BII'
+BACKLOG_SIZE = const(189)
+BACKLOG_RECORDS_OFFSET = const(9)  # records start here in the body
+BACKLOG_RECORDS_COUNT = const(6)
+BACKLOG_RECORDS_FMT = '<IIhhhhHHHHBBBBH'
+BACKLOG_RECORDS_SIZE = const(30)
+
+# TIME_ACK: Board clock set.
+MSG_TIME_ACK = const(0x8d)
+TIME_ACK_FMT = '<I'
+TIME_ACK_SIZE = const(4)
+
+# ACK: A request without data of its own was done.
+MSG_ACK = const(0x8e)
+ACK_FMT = '<B'
+ACK_SIZE = const(1)
 
 # ERROR: A request was refused.
 MSG_ERROR = const(0xff)

@@ -55,9 +55,17 @@ def decode(cobs_bytes):
     if len(body) != message.body.sizeof():
         raise FrameError("malformed", "%s body is %d bytes, expected %d" % (
             message.name, len(body), message.body.sizeof()))
-    values = message.body.parse(body)
-    values = {k: v for k, v in values.items() if not k.startswith("_")}
+    values = plain(message.body.parse(body))
     return Decoded(raw[0], raw[1], int.from_bytes(raw[2:4], "little"), message, values)
+
+
+def plain(value):
+    """construct's Containers and ListContainers as plain dicts and lists."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items() if not k.startswith("_")}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
 
 
 class FrameSplitter:

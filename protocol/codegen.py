@@ -8,7 +8,7 @@ import pathlib
 import struct
 import sys
 
-from . import framing, messages, schema
+from . import fields, framing, messages, schema
 
 TARGET = pathlib.Path(__file__).resolve().parent.parent / "firmware" / "proto.py"
 
@@ -32,17 +32,52 @@ def generate():
         "FLAG_ERROR = const(%d)" % framing.FLAG_ERROR,
         "",
     ]
-    for code, text in sorted(messages.ERROR_CODES.items()):
-        out.append("ERR_%s = const(%d)" % (text.upper().replace(" ", "_"), code))
+    def enum(prefix, table, value=lambda k: k):
+        for key, text in sorted(table.items()):
+            out.append("%s_%s = const(%d)" % (prefix, _ident(text), value(key)))
+        out.append("")
+
+    enum("ERR", messages.ERROR_CODES)
+    enum("MODE", messages.MODES)
+    enum("ALARM", messages.ALARMS, lambda bit: 1 << bit)
+    enum("CAL_SENSOR", messages.CAL_SENSORS)
+    enum("CAL_STEP", messages.CAL_STEPS)
+    enum("CAL_VERDICT", messages.CAL_VERDICTS)
+    out.append("REBOOT_MAGIC = 0x%08x" % messages.REBOOT_MAGIC)
+    out.append("TO_REPL_MAGIC = 0x%08x" % messages.TO_REPL_MAGIC)
     out.append("")
     for m in sorted(messages.ALL, key=lambda m: m.type_id):
         fmt = schema.struct_format(m)
         out.append("# %s: %s" % (m.name, m.doc))
         out.append("MSG_%s = const(0x%02x)" % (m.name, m.type_id))
-        out.append("%s_FMT = %r" % (m.name, fmt))
+        infos = fields.infos(m.body)
+        if any(f.record is not None for f in infos):
+            # Record arrays are packed one record at a time: a full format would only cost RAM.
+            head = []
+            for f in infos:
+                if f.record is not None:
+                    break
+                head.append(f.fmt)
+            out.append("%s_HEAD_FMT = %r" % (m.name, "<" + "".join(head)))
+        else:
+            out.append("%s_FMT = %r" % (m.name, fmt))
         out.append("%s_SIZE = const(%d)" % (m.name, struct.calcsize(fmt)))
+        offset = 0
+        for f in infos:
+            if f.record is not None:
+                rec_fmt = "<" + "".join(r.fmt for r in fields.infos(f.record))
+                name = "%s_%s" % (m.name, f.name.upper())
+                out.append("%s_OFFSET = const(%d)  # records start here in the body" % (name, offset))
+                out.append("%s_COUNT = const(%d)" % (name, f.count))
+                out.append("%s_FMT = %r" % (name, rec_fmt))
+                out.append("%s_SIZE = const(%d)" % (name, struct.calcsize(rec_fmt)))
+            offset += struct.calcsize("<" + f.fmt)
         out.append("")
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _ident(text):
+    return text.upper().replace(" ", "_")
 
 
 def main(argv=None):

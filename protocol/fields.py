@@ -16,7 +16,9 @@ _INT_TYPES = {
 class FieldInfo:
     """What a field means: unit, scale to engineering units, and the range a sender may use."""
 
-    def __init__(self, name, fmt, unit, scale, lo, hi, doc, text_len=0):
+    def __init__(self, name, fmt, unit, scale, lo, hi, doc, text_len=0, record=None, count=0):
+        self.record = record  # for a record array: the element Struct
+        self.count = count
         self.name = name
         self.fmt = fmt
         self.unit = unit
@@ -28,6 +30,8 @@ class FieldInfo:
 
     def describe(self):
         """Canonical text of the layout, hashed into the schema fingerprint."""
+        if self.record is not None:
+            return "%s[%d]{%s}" % (self.name, self.count, ";".join(f.describe() for f in infos(self.record)))
         return "%s:%s:%s:%s:%s:%s" % (self.name, self.fmt, self.unit, self.scale, self.lo, self.hi)
 
 
@@ -47,6 +51,15 @@ def text(name, length, doc=""):
     """ASCII text padded with NUL to a fixed length (fixed size keeps the firmware codec a struct)."""
     field = name / c.PaddedString(length, "ascii") * doc
     field.sx = FieldInfo(name, "%ds" % length, "", 1, 0, 0, doc, text_len=length)
+    return field
+
+
+def records(name, count, record, doc=""):
+    """A fixed array of `count` records (unused ones zero; a count field says how many are used).
+    Fixed size keeps the firmware codec one struct format per record."""
+    field = name / c.Array(count, record) * doc
+    fmt = "".join(f.fmt for f in infos(record)) * count
+    field.sx = FieldInfo(name, fmt, "", 1, 0, 0, doc, record=record, count=count)
     return field
 
 

@@ -6,11 +6,31 @@ fingerprint, so boards and hosts built from different declarations refuse each o
 """
 import construct as c
 
-from .fields import num, text
+from .fields import num, records, text
 
 FW_NAME_LEN = 12
+SERIAL_LEN = 12
+BACKLOG_RECORDS = 6   # telemetry records per BACKLOG reply (fits one frame)
+EVENT_RECORDS = 8     # events per EVENTS reply
+CONFIG_WRITE_ITEMS = 8  # items per CONFIG_WRITE, applied all or none
 
 REPLY_BIT = 0x80
+
+# Modes (TELEMETRY.mode, SET_MODE.mode).
+MODES = {0: "off", 1: "manual", 2: "auto", 3: "hold"}
+
+# Alarm bits (TELEMETRY.alarms, ALARM_ACK.mask, EVENT.alarm).
+ALARMS = {
+    0: "ph_deviation_warn", 1: "ph_deviation_alarm", 2: "ph_high", 3: "ph_low",
+    4: "ph_sensor_fault", 5: "ph_stuck", 6: "orp_fault", 7: "flow_aq_fault",
+    8: "flow_org_fault", 9: "no_flow", 10: "dose_capped", 11: "link_lost",
+    12: "temperature_fault", 13: "config_fault", 14: "watchdog_reset", 15: "calibration_due",
+}
+
+# Calibration steps (CALIBRATE.step) and sensors (CALIBRATE.sensor).
+CAL_SENSORS = {0: "ph", 1: "orp", 2: "flow_aq", 3: "flow_org"}
+CAL_STEPS = {0: "status", 1: "begin", 2: "point", 3: "commit", 4: "abort"}
+CAL_VERDICTS = {0: "none", 1: "ok", 2: "warn", 3: "reject"}
 
 
 class Message:
@@ -25,6 +45,28 @@ class Message:
         return bool(self.type_id & REPLY_BIT)
 
 
+def telemetry_fields():
+    return (
+        num("record", c.Int32ul, "", "telemetry record sequence number (backlog key)"),
+        num("time_s", c.Int32ul, "s", "board time: Unix seconds once synced, else seconds since boot"),
+        num("ph", c.Int16sl, "pH", "measured pH (temperature compensated)", 0.001, -2000, 16000),
+        num("ph_setpoint", c.Int16sl, "pH", "pH setpoint", 0.001, -2000, 16000),
+        num("orp_mv", c.Int16sl, "mV", "ORP vs Ag/AgCl", 1, -2000, 2000),
+        num("temperature", c.Int16sl, "°C", "aqueous temperature", 0.01, -2000, 15000),
+        num("flow_aq", c.Int16ul, "L/min", "aqueous flow", 0.001),
+        num("flow_org", c.Int16ul, "L/min", "organic flow", 0.001),
+        num("base_dose", c.Int16ul, "mL/min", "base (neutraliser) dose output", 0.01),
+        num("reagent_dose", c.Int16ul, "mL/min", "acid or ORP reagent dose output", 0.01),
+        num("aq_pump", c.Int8ub, "%", "aqueous pump output", 0.5, 0, 200),
+        num("org_pump", c.Int8ub, "%", "organic pump output", 0.5, 0, 200),
+        num("valves", c.Int8ub, "", "valve outputs, one bit each"),
+        num("mode", c.Int8ub, "", "MODES", 1, 0, 3),
+        num("alarms", c.Int16ul, "", "active alarm bits (ALARMS)"),
+    )
+
+
+TelemetryRecord = c.Struct(*telemetry_fields())
+
 HELLO = Message(0x01, "HELLO", c.Struct(), "Ask a board who it is; answered with INFO.")
 
 INFO = Message(0x81, "INFO", c.Struct(
@@ -34,10 +76,17 @@ INFO = Message(0x81, "INFO", c.Struct(
     num("fw_minor", c.Int8ub, doc="firmware version, minor"),
     num("fw_patch", c.Int8ub, doc="firmware version, patch"),
     text("board", FW_NAME_LEN, doc="board definition name"),
+    text("serial", SERIAL_LEN, doc="unit serial number"),
     num("heap_free", c.Int32ul, "B", "free heap after a collection"),
+    num("uptime_s", c.Int32ul, "s", "seconds since reset"),
+    num("mode", c.Int8ub, "", "MODES", 1, 0, 3),
+    num("alarms", c.Int16ul, "", "active alarm bits (ALARMS)"),
+    num("cal_id", c.Int16ul, "", "id of the pH calibration in use (0: none)"),
+    num("config_version", c.Int16ul, "", "incremented by every applied config write"),
     num("rx_frames", c.Int32ul, "frames", "frames received with a good CRC"),
     num("crc_errors", c.Int32ul, "frames", "frames dropped for a bad CRC"),
     num("dropped", c.Int32ul, "frames", "frames dropped as malformed, oversize or unknown"),
+    num("duplicates", c.Int32ul, "frames", "retried writes answered without applying again"),
 ), "Who the board is and how its link is doing.")
 
 PING = Message(0x02, "PING", c.Struct(
@@ -48,18 +97,165 @@ PONG = Message(0x82, "PONG", c.Struct(
     num("token", c.Int32ul, doc="the PING's token"),
 ), "Answer to PING.")
 
+GET_TELEMETRY = Message(0x03, "GET_TELEMETRY", c.Struct(), "Ask for the latest telemetry snapshot.")
+
+TELEMETRY = Message(0x83, "TELEMETRY", TelemetryRecord, "One telemetry snapshot of the stage.")
+
+STREAM = Message(0x04, "STREAM", c.Struct(
+    num("period_ms", c.Int16ul, "ms", "send TELEMETRY unasked at this period; 0 stops", 1, 0, 60000),
+), "Telemetry streaming, for a point-to-point link (on a shared bus, poll instead).")
+
+STREAM_ACK = Message(0x84, "STREAM_ACK", c.Struct(
+    num("period_ms", c.Int16ul, "ms", "period now in force (clamped to the board's scan)"),
+), "Streaming period applied.")
+
+CONFIG_READ = Message(0x05, "CONFIG_READ", c.Struct(
+    num("item", c.Int16ul, doc="config item id (sxproto.config_items)"),
+), "Read one configuration item.")
+
+CONFIG_VALUE = Message(0x85, "CONFIG_VALUE", c.Struct(
+    num("item", c.Int16ul, doc="config item id"),
+    num("value", c.Int32sl, doc="value in the item's raw unit"),
+    num("config_version", c.Int16ul, doc="config version the value belongs to"),
+), "A configuration item's value.")
+
+CONFIG_WRITE = Message(0x06, "CONFIG_WRITE", c.Struct(
+    num("count", c.Int8ub, doc="items used", lo=1, hi=CONFIG_WRITE_ITEMS),
+    records("items", CONFIG_WRITE_ITEMS, c.Struct(
+        num("item", c.Int16ul, doc="config item id"),
+        num("value", c.Int32sl, doc="value in the item's raw unit"),
+    )),
+), "Write up to 8 items, range-checked and applied all or none, then stored atomically.")
+
+CONFIG_ACK = Message(0x86, "CONFIG_ACK", c.Struct(
+    num("count", c.Int8ub, doc="items applied"),
+    num("config_version", c.Int16ul, doc="config version after the write"),
+), "Configuration written and stored.")
+
+SET_MODE = Message(0x07, "SET_MODE", c.Struct(
+    num("mode", c.Int8ub, "", "MODES", 1, 0, 3),
+    num("manual_output", c.Int16ul, "mL/min", "base dose in manual mode (bumpless if 0xFFFF)", 0.01),
+), "Change the stage's mode.")
+
+MODE_ACK = Message(0x87, "MODE_ACK", c.Struct(
+    num("mode", c.Int8ub, "", "mode now in force", 1, 0, 3),
+    num("manual_output", c.Int16ul, "mL/min", "manual base dose in force", 0.01),
+), "Mode applied.")
+
+SET_SETPOINT = Message(0x08, "SET_SETPOINT", c.Struct(
+    num("loop", c.Int8ub, "", "0 pH (0.001 pH), 1 ORP (mV), 2 aqueous flow, 3 organic flow (mL/min)", 1, 0, 3),
+    num("value", c.Int32sl, "", "setpoint in the loop's raw unit"),
+), "Change one loop's setpoint.")
+
+SETPOINT_ACK = Message(0x88, "SETPOINT_ACK", c.Struct(
+    num("loop", c.Int8ub, "", "loop", 1, 0, 3),
+    num("value", c.Int32sl, "", "setpoint now in force (after limits)"),
+), "Setpoint applied.")
+
+CALIBRATE = Message(0x09, "CALIBRATE", c.Struct(
+    num("sensor", c.Int8ub, "", "CAL_SENSORS", 1, 0, 3),
+    num("step", c.Int8ub, "", "CAL_STEPS", 1, 0, 4),
+    num("reference", c.Int32sl, "", "buffer pH at 25 °C (0.001 pH), ORP solution (mV), or volume (mL)"),
+    num("temperature", c.Int16sl, "°C", "buffer temperature; -32768: use the probe", 0.01),
+), "One step of a calibration: begin, take a point, commit or abort.")
+
+CAL_STATUS = Message(0x89, "CAL_STATUS", c.Struct(
+    num("sensor", c.Int8ub, "", "CAL_SENSORS", 1, 0, 3),
+    num("points", c.Int8ub, "", "points taken in this session"),
+    num("live_uv", c.Int32sl, "µV", "live electrode signal"),
+    num("live_value", c.Int32sl, "", "live reading in the sensor's raw unit"),
+    num("stable", c.Int8ub, "", "1 when the reading has been stable long enough", 1, 0, 1),
+    num("slope_acid", c.Int16ul, "%", "acid-side slope", 0.01),
+    num("slope_base", c.Int16ul, "%", "base-side slope", 0.01),
+    num("offset_uv", c.Int32sl, "µV", "zero offset"),
+    num("verdict", c.Int8ub, "", "CAL_VERDICTS", 1, 0, 3),
+    num("cal_id", c.Int16ul, "", "calibration id in use"),
+), "Where a calibration stands.")
+
+EVENTS_READ = Message(0x0A, "EVENTS_READ", c.Struct(
+    num("since", c.Int32ul, doc="return events with a sequence number above this"),
+), "Read queued events.")
+
+EVENTS = Message(0x8A, "EVENTS", c.Struct(
+    num("count", c.Int8ub, doc="events used", lo=0, hi=EVENT_RECORDS),
+    num("latest", c.Int32ul, doc="newest event sequence number on the board"),
+    records("events", EVENT_RECORDS, c.Struct(
+        num("seq", c.Int32ul, doc="event sequence number"),
+        num("time_s", c.Int32ul, "s", "board time"),
+        num("code", c.Int8ub, doc="1 raised, 2 cleared, 3 acknowledged, 4 config, 5 calibration, 6 boot"),
+        num("alarm", c.Int8ub, doc="alarm bit number (ALARMS) or item"),
+        num("value", c.Int16sl, doc="reading when it happened, raw unit"),
+    )),
+), "Events and alarms, oldest first.")
+
+ALARM_ACK = Message(0x0B, "ALARM_ACK", c.Struct(
+    num("mask", c.Int16ul, doc="alarm bits to acknowledge"),
+), "Acknowledge latched alarms.")
+
+ALARM_STATE = Message(0x8B, "ALARM_STATE", c.Struct(
+    num("active", c.Int16ul, doc="alarm bits whose condition is present"),
+    num("latched", c.Int16ul, doc="alarm bits not yet acknowledged"),
+), "Alarm state after an acknowledge.")
+
+BACKLOG_READ = Message(0x0C, "BACKLOG_READ", c.Struct(
+    num("since", c.Int32ul, doc="return records with a sequence number above this"),
+), "Read stored telemetry records, to fill a gap after an outage.")
+
+BACKLOG = Message(0x8C, "BACKLOG", c.Struct(
+    num("count", c.Int8ub, doc="records used", lo=0, hi=BACKLOG_RECORDS),
+    num("oldest", c.Int32ul, doc="oldest record still on the board"),
+    num("latest", c.Int32ul, doc="newest record on the board"),
+    records("records", BACKLOG_RECORDS, TelemetryRecord),
+), "Stored telemetry records, oldest first.")
+
+TIME_SYNC = Message(0x0D, "TIME_SYNC", c.Struct(
+    num("unix_s", c.Int32ul, "s", "host time"),
+), "Set the board clock.")
+
+TIME_ACK = Message(0x8D, "TIME_ACK", c.Struct(
+    num("unix_s", c.Int32ul, "s", "board time now"),
+), "Board clock set.")
+
+REBOOT = Message(0x0E, "REBOOT", c.Struct(
+    num("magic", c.Int32ul, doc="must be 0x52425430 ('RBT0')"),
+), "Restart the board (outputs off first).")
+
+TO_REPL = Message(0x0F, "TO_REPL", c.Struct(
+    num("magic", c.Int32ul, doc="must be 0x5245504C ('REPL')"),
+), "Stop the firmware (outputs off) and leave the REPL to USB, so the board can be flashed.")
+
+ACK = Message(0x8E, "ACK", c.Struct(
+    num("request_type", c.Int8ub, doc="type id of the request done"),
+), "A request without data of its own was done.")
+
 ERROR = Message(0xFF, "ERROR", c.Struct(
     num("request_type", c.Int8ub, doc="type id of the refused request"),
     num("code", c.Int8ub, doc="error code (ERROR_CODES)"),
     num("detail", c.Int16ul, doc="code-specific detail, e.g. the refused config item"),
 ), "A request was refused.")
 
-# Error codes carried by ERROR.code.
+# Error codes carried by ERROR.code; `detail` says more where the text names it.
 ERROR_CODES = {
     1: "unknown message type",
     2: "bad payload length",
+    3: "unknown config item",      # detail: item id
+    4: "value out of range",       # detail: item id
+    5: "config rule violated",     # detail: item id
+    6: "bad magic",
+    7: "not allowed in this mode",
+    8: "calibration rejected",
+    9: "storage failed",
 }
 
-ALL = (HELLO, INFO, PING, PONG, ERROR)
+REBOOT_MAGIC = 0x52425430
+TO_REPL_MAGIC = 0x5245504C
+
+ALL = (HELLO, INFO, PING, PONG, GET_TELEMETRY, TELEMETRY, STREAM, STREAM_ACK, CONFIG_READ,
+       CONFIG_VALUE, CONFIG_WRITE, CONFIG_ACK, SET_MODE, MODE_ACK, SET_SETPOINT, SETPOINT_ACK,
+       CALIBRATE, CAL_STATUS, EVENTS_READ, EVENTS, ALARM_ACK, ALARM_STATE, BACKLOG_READ, BACKLOG,
+       TIME_SYNC, TIME_ACK, REBOOT, TO_REPL, ACK, ERROR)
 BY_ID = {m.type_id: m for m in ALL}
 BY_NAME = {m.name: m for m in ALL}
+
+# Requests that change state: a retry with the same sequence number is answered, not re-applied.
+WRITES = (STREAM, CONFIG_WRITE, SET_MODE, SET_SETPOINT, CALIBRATE, ALARM_ACK, TIME_SYNC, REBOOT, TO_REPL)

@@ -11,6 +11,8 @@ from . import fields, framing, messages
 def canonical_text():
     lines = ["frame:" + ",".join("%s:%s" % (s.name, s.subcon.fmtstr) for s in framing.Header.subcons),
              "crc:ccitt-false:be", "cobs:max%d" % framing.MAX_FRAME]
+    for table in ("MODES", "ALARMS", "CAL_SENSORS", "CAL_STEPS", "CAL_VERDICTS", "ERROR_CODES"):
+        lines.append("%s:%r" % (table, sorted(getattr(messages, table).items())))
     for m in sorted(messages.ALL, key=lambda m: m.type_id):
         lines.append("%02x:%s:%s" % (m.type_id, m.name, ";".join(
             f.describe() for f in fields.infos(m.body))))

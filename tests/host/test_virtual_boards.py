@@ -3,7 +3,7 @@ import json
 import os
 import sys
 
-from conftest import processes_under, start_sim, sxctl
+from simboards import processes_under, start_sim, sxctl
 
 MPREMOTE = [os.path.join(os.path.dirname(sys.executable), "mpremote")]
 
