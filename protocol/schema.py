@@ -5,7 +5,7 @@ host and a board built from different declarations notice at HELLO instead of mi
 """
 import binascii
 
-from . import fields, framing, messages
+from . import config_items, fields, framing, messages
 
 
 def canonical_text():
@@ -16,6 +16,7 @@ def canonical_text():
     for m in sorted(messages.ALL, key=lambda m: m.type_id):
         lines.append("%02x:%s:%s" % (m.type_id, m.name, ";".join(
             f.describe() for f in fields.infos(m.body))))
+    lines += ["cfg:" + i.describe() for i in config_items.ITEMS]
     return "\n".join(lines)
 
 

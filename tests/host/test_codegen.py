@@ -5,7 +5,8 @@ from sxproto import codegen, fields, messages, schema
 
 
 def test_firmware_codec_matches_the_declarations():
-    assert codegen.TARGET.read_text() == codegen.generate(), "firmware/proto.py is stale: run `make proto`"
+    for target, make in codegen.GENERATED.items():
+        assert target.read_text() == make(), "%s is stale: run `make proto`" % target.name
 
 
 def test_struct_formats_have_the_construct_sizes():

@@ -1,0 +1,96 @@
+"""Configuration items: id, unit, scale, range and default of every setting a stage board keeps.
+
+Declared once here; the firmware's table (firmware/config_table.py) is generated from it, the
+board range-checks every write against it, and the host validates plant files with it.
+Raw values are integers: the engineering value is raw × scale.
+"""
+
+
+class Item:
+    def __init__(self, item_id, name, unit, scale, lo, hi, default, doc):
+        if not lo <= default <= hi:
+            raise ValueError("config item %s: default %s outside %s..%s" % (name, default, lo, hi))
+        self.id = item_id
+        self.name = name
+        self.unit = unit
+        self.scale = scale
+        self.lo = lo
+        self.hi = hi
+        self.default = default
+        self.doc = doc
+
+    def describe(self):
+        return "%d:%s:%s:%s:%d:%d:%d" % (self.id, self.name, self.unit, self.scale, self.lo, self.hi, self.default)
+
+
+TITRATION_POINTS = 8
+
+ITEMS = [
+    # pH loop and alarms (DOMAIN.md §1, §5)
+    Item(1, "ph_setpoint", "pH", 0.001, -1000, 14000, 2000, "stage pH setpoint"),
+    Item(2, "ph_high_trip", "pH", 0.001, 0, 14000, 5500, "absolute high pH: base dosing trips (extraction ≤ 5.5; Fe feed ≤ 3.0)"),
+    Item(3, "ph_low_alarm", "pH", 0.001, -2000, 14000, 0, "absolute low pH alarm"),
+    Item(4, "ph_dev_warn", "pH", 0.001, 10, 5000, 300, "deviation from setpoint that warns"),
+    Item(5, "ph_dev_alarm", "pH", 0.001, 10, 5000, 500, "deviation from setpoint that alarms"),
+    Item(6, "ph_deadband", "pH", 0.001, 0, 1000, 30, "no output change within this band"),
+    Item(7, "pid_kp", "mL/min per pH", 0.01, 0, 1000000, 100, "proportional gain on the base dose"),
+    Item(8, "pid_ti", "s", 1, 0, 36000, 60, "integral time (0: no integral action)"),
+    Item(9, "pid_td", "s", 0.1, 0, 36000, 0, "derivative time"),
+    Item(10, "base_max", "mL/min", 0.01, 0, 65535, 5000, "largest base dose the loop may command"),
+    Item(11, "base_rate_limit", "mL/min per scan", 0.01, 1, 65535, 500, "largest change of the base dose per control scan"),
+    Item(12, "dose_cap_period", "mL", 0.01, 0, 10000000, 5000, "most base dosed within one dose period"),
+    Item(13, "dose_period", "s", 1, 10, 3600, 300, "length of the dose period"),
+    Item(14, "dose_cap_hour", "mL", 0.01, 0, 100000000, 60000, "most base dosed within any hour"),
+    Item(15, "dose_min_off", "s", 1, 0, 3600, 0, "minimum pause after a period's cap is reached"),
+    Item(16, "min_flow_for_dosing", "L/min", 0.001, 0, 60000, 100, "no dosing while the aqueous flow is below this"),
+    # Fail-safe and timing
+    Item(20, "link_timeout", "s", 1, 0, 86400, 30, "silence on the bus before the safe state (0: never)"),
+    Item(21, "safe_state", "", 1, 0, 1, 0, "on link loss: 0 all outputs off, 1 base off and flows held"),
+    Item(22, "measure_period", "ms", 1, 200, 10000, 1000, "sensor scan period"),
+    Item(23, "control_scans", "scans", 1, 1, 20, 2, "control every N sensor scans"),
+    Item(24, "invalid_scans_to_stop", "scans", 1, 1, 20, 3, "scans without a valid pH before dosing stops"),
+    Item(25, "stuck_window", "s", 1, 10, 3600, 120, "window of the stuck-sensor check"),
+    # Flows (DOMAIN.md §4)
+    Item(30, "flow_aq_setpoint", "L/min", 0.001, 0, 60000, 1000, "aqueous flow setpoint"),
+    Item(31, "flow_org_setpoint", "L/min", 0.001, 0, 60000, 1500, "organic flow setpoint"),
+    Item(32, "oa_ratio", "", 0.001, 0, 10000, 1500, "organic/aqueous ratio held by the organic loop (0: use flow_org_setpoint)"),
+    Item(33, "k_factor_aq", "pulses/L", 0.1, 1, 1000000, 4500, "aqueous meter K-factor"),
+    Item(34, "k_factor_org", "pulses/L", 0.1, 1, 1000000, 4500, "organic meter K-factor"),
+    Item(35, "feedforward", "mL base per L feed", 0.01, 0, 100000, 0, "base dosed in proportion to the aqueous flow"),
+    # ORP and temperature (DOMAIN.md §2, §3)
+    Item(40, "orp_setpoint", "mV", 1, -2000, 2000, 680, "ORP setpoint vs Ag/AgCl"),
+    Item(41, "orp_range", "mV", 1, 100, 2000, 1020, "ORP input range; a reading at the rail is a fault"),
+    Item(42, "temperature_fixed", "°C", 0.01, -1000, 10000, 2500, "temperature used without a probe"),
+    Item(43, "temperature_source", "", 1, 0, 1, 0, "0 fixed, 1 probe"),
+    # Titration curve for gain scheduling: pH points and base per litre of feed (DOMAIN.md §6)
+    Item(50, "titration_points", "", 1, 0, TITRATION_POINTS, 0, "points used (0: no gain scheduling)"),
+] + [
+    Item(51 + i, "titration_ph_%d" % i, "pH", 0.001, -2000, 16000, 0, "titration curve pH, point %d" % i)
+    for i in range(TITRATION_POINTS)
+] + [
+    Item(61 + i, "titration_base_%d" % i, "mmol/L feed", 1, 0, 10000, 0, "base per litre of feed, point %d" % i)
+    for i in range(TITRATION_POINTS)
+]
+
+BY_ID = {i.id: i for i in ITEMS}
+BY_NAME = {i.name: i for i in ITEMS}
+
+
+def _load_rules():
+    # The cross-field rules run on the board too: one module, shared, not a copy.
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parent.parent / "firmware" / "config_rules.py"
+    spec = importlib.util.spec_from_file_location("sxctl_config_rules", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_rules = _load_rules()
+
+
+def rule_violations(values):
+    """Cross-field rules broken by a full {name: raw value} map, as [(item name, text)]."""
+    return _rules.violations(values.__getitem__)

@@ -1,0 +1,129 @@
+"""Config store: range checks, rules, all-or-none writes, and atomicity under resets."""
+import config_table as T
+import proto
+from config import Config, ConfigError
+
+
+class Crash(Exception):
+    pass
+
+
+class FakeFs:
+    """Files in memory; `crash_after` write calls, a write raises Crash (a reset mid-write)."""
+
+    def __init__(self):
+        self.files = {}
+        self.crash_after = -1
+        self.writes = 0
+
+    def open(self, path, mode):
+        return FakeFile(self, path, mode)
+
+
+class FakeFile:
+    def __init__(self, fs, path, mode):
+        self.fs = fs
+        self.path = path
+        if "w" in mode:
+            fs.files[path] = b""
+        elif path not in fs.files:
+            raise OSError(2)
+
+    def read(self):
+        return self.fs.files[self.path]
+
+    def write(self, data):
+        fs = self.fs
+        if fs.crash_after >= 0 and fs.writes >= fs.crash_after:
+            # Half the bytes reach the flash, then the power goes.
+            fs.files[self.path] += bytes(data[:len(data) // 2])
+            raise Crash()
+        fs.writes += 1
+        fs.files[self.path] += bytes(data)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _cfg(fs):
+    return Config(slots=("a", "b"), opener=fs.open)
+
+
+def test_defaults_without_files():
+    cfg = _cfg(FakeFs())
+    assert cfg.get(T.PH_SETPOINT) == 2000 and cfg.version == 0
+
+
+def test_write_persists_and_reloads():
+    fs = FakeFs()
+    cfg = _cfg(fs)
+    assert cfg.apply([(1, 2500), (6, 40)]) == 1
+    again = _cfg(fs)
+    assert again.get(T.PH_SETPOINT) == 2500 and again.get(T.PH_DEADBAND) == 40 and again.version == 1
+
+
+def test_out_of_range_refused_whole_and_named():
+    fs = FakeFs()
+    cfg = _cfg(fs)
+    try:
+        cfg.apply([(1, 2500), (6, 5000)])
+        assert False, "accepted"
+    except ConfigError as e:
+        assert e.item == 6 and e.code == proto.ERR_VALUE_OUT_OF_RANGE
+    assert cfg.get(T.PH_SETPOINT) == 2000 and cfg.version == 0 and not fs.files
+
+
+def test_unknown_item_and_rule_violation_refused():
+    cfg = _cfg(FakeFs())
+    for pairs, code, item in (([(999, 1)], proto.ERR_UNKNOWN_CONFIG_ITEM, 999),
+                              ([(4, 600)], proto.ERR_CONFIG_RULE_VIOLATED, 4),
+                              ([(1, 6000)], proto.ERR_CONFIG_RULE_VIOLATED, 1)):
+        try:
+            cfg.apply(pairs)
+            assert False, "accepted %r" % (pairs,)
+        except ConfigError as e:
+            assert (e.code, e.item) == (code, item), (e.code, e.item)
+    assert cfg.get(T.PH_DEV_WARN) == 300
+
+
+def test_corrupt_slot_falls_back_to_the_other():
+    fs = FakeFs()
+    cfg = _cfg(fs)
+    cfg.apply([(1, 2100)])
+    cfg.apply([(1, 2200)])
+    newest = "b"
+    data = bytearray(fs.files[newest])
+    data[10] ^= 1
+    fs.files[newest] = bytes(data)
+    assert _cfg(fs).get(T.PH_SETPOINT) == 2100
+
+
+def test_reset_at_every_write_leaves_old_or_new():
+    fs = FakeFs()
+    cfg = _cfg(fs)
+    cfg.apply([(1, 2100)])
+    steps = fs.writes
+    fs.writes = 0
+    cfg.apply([(1, 2200)])
+    per_write = fs.writes
+    assert per_write == steps
+    tested = 0
+    for crash_at in range(per_write + 1):
+        fs2 = FakeFs()
+        c = _cfg(fs2)
+        c.apply([(1, 2100)])
+        fs2.writes = 0
+        fs2.crash_after = crash_at
+        try:
+            c.apply([(1, 2200)])
+            crashed = False
+        except Crash:
+            crashed = True
+        fs2.crash_after = -1
+        got = _cfg(fs2).get(T.PH_SETPOINT)
+        assert got == (2100 if crashed else 2200), (crash_at, got)
+        tested += 1
+    assert tested == per_write + 1 and per_write > 3
