@@ -4,6 +4,9 @@ Bytes arrive through `poll()`; each complete frame addressed to this board (or b
 with a good CRC is handed to `handler(link, msg_type, body_len)`, which reads the body from
 `link.rx` at `proto.HEADER_SIZE` and answers with `reply()`. Everything else is counted and
 dropped, and a zero byte always starts a fresh frame, so noise costs at most one frame.
+
+A write request that arrives again with the same sequence number and CRC (the host retried
+because our answer was lost) gets the stored answer again and is not applied twice.
 """
 import struct
 from array import array
@@ -97,11 +100,18 @@ class Link:
         self.tx = bytearray(proto.MAX_FRAME)  # reply frame being built
         self._wire = bytearray(size + 2)
         self._seq = 0
-        self._flags = 0
+        self._writes = bytearray(128)  # 1 where a request type changes state
+        for t in proto.WRITE_TYPES:
+            self._writes[t] = 1
+        self._last_write = -1  # (seq << 16 | crc) of the last write answered
+        self._last_reply = bytearray(size + 2)
+        self._last_reply_len = 0
+        self._keeping = False
         self.rx_frames = 0
         self.crc_errors = 0
         self.dropped = 0
         self.tx_frames = 0
+        self.duplicates = 0
 
     def poll(self):
         """Read what the port has and handle every complete frame. Returns bytes read."""
@@ -146,7 +156,19 @@ class Link:
             return  # another board's answer
         self.rx_frames += 1
         self._seq = rx[2] | (rx[3] << 8)
-        self.handler(self, rx[4], body_end - _HDR, addr == proto.BROADCAST)
+        msg_type = rx[4]
+        self._keeping = False
+        if msg_type < 128 and self._writes[msg_type]:
+            key = (self._seq << 16) | (rx[body_end] << 8) | rx[body_end + 1]
+            if key == self._last_write:
+                self.duplicates += 1
+                if addr != proto.BROADCAST:
+                    self.port.write(self._last_reply, self._last_reply_len)
+                return
+            self._last_write = key
+            self._last_reply_len = 0
+            self._keeping = True
+        self.handler(self, msg_type, body_end - _HDR, addr == proto.BROADCAST)
 
     def reply(self, msg_type, body_len, flags=0):
         """Send the reply whose body the handler packed into `tx` at HEADER_SIZE."""
@@ -157,9 +179,13 @@ class Link:
         crc = crc16(tx, end)
         tx[end] = crc >> 8
         tx[end + 1] = crc & 0xFF
-        n = cobs_encode(tx, end + _CRC, self._wire)
-        self.port.write(self._wire, n)
+        wire = self._wire
+        n = cobs_encode(tx, end + _CRC, wire)
+        self.port.write(wire, n)
         self.tx_frames += 1
+        if self._keeping:
+            self._last_reply[:n] = wire[:n]
+            self._last_reply_len = n
 
     def reply_error(self, request_type, code, detail=0):
         struct.pack_into(proto.ERROR_FMT, self.tx, _HDR, request_type, code, detail)

@@ -62,6 +62,8 @@ CAL_VERDICT_OK = const(1)
 CAL_VERDICT_WARN = const(2)
 CAL_VERDICT_REJECT = const(3)
 
+# Requests that change state: a retry (same sequence number and CRC) is answered, not re-applied.
+WRITE_TYPES = b'\x04\x06\x07\x08\t\x0b\r\x0e\x0f'
 REBOOT_MAGIC = 0x52425430
 TO_REPL_MAGIC = 0x5245504c
 

@@ -45,6 +45,8 @@ def generate():
     enum("CAL_SENSOR", messages.CAL_SENSORS)
     enum("CAL_STEP", messages.CAL_STEPS)
     enum("CAL_VERDICT", messages.CAL_VERDICTS)
+    out.append("# Requests that change state: a retry (same sequence number and CRC) is answered, not re-applied.")
+    out.append("WRITE_TYPES = %r" % bytes(m.type_id for m in messages.WRITES))
     out.append("REBOOT_MAGIC = 0x%08x" % messages.REBOOT_MAGIC)
     out.append("TO_REPL_MAGIC = 0x%08x" % messages.TO_REPL_MAGIC)
     out.append("")

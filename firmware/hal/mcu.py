@@ -34,3 +34,6 @@ class McuHal:
     def idle(self, timeout_ms):
         # Short sleeps keep the bus responsive; the UART's FIFO and IRQ buffer hold incoming bytes.
         time.sleep_ms(min(timeout_ms, 2))
+
+    def reset(self):
+        machine.reset()
