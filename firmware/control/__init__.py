@@ -1,0 +1,1 @@
+"""Stage control: PID with titration-curve scheduling, the dosing envelope and alarms, in fixed point."""

@@ -1,0 +1,153 @@
+"""Stage alarms: latched bit flags (deviation, pH limits, faults, link loss) and a ring of numbered events."""
+
+from array import array
+from micropython import const
+from time import ticks_diff
+
+# Alarm bits. The first four and AL_LINK are evaluated here; the rest are reported by the caller
+# through update(faults=...) from the sensor checks and the dosing envelope.
+AL_DEV_WARN = const(0x0001)  # |pH - setpoint| >= dev_warn (0.3 pH)
+AL_DEV_ALARM = const(0x0002)  # |pH - setpoint| >= dev_alarm (0.5 pH)
+AL_PH_HIGH = const(0x0004)
+AL_PH_LOW = const(0x0008)
+AL_PH_FAULT = const(0x0010)  # no valid pH (electrode at the rail, out of range, lost)
+AL_PH_STUCK = const(0x0020)
+AL_FLOW_FAULT = const(0x0040)
+AL_TEMP_FAULT = const(0x0080)  # temperature on its fixed fallback
+AL_ORP_FAULT = const(0x0100)
+AL_LINK = const(0x0200)  # nothing heard from the host for link_timeout_ms
+AL_DOSE_TRIP = const(0x0400)  # dosing envelope high-pH trip latched
+AL_DOSE_CUT = const(0x0800)  # a dose request was cut by a cap
+FAULT_BITS = const(0x0DF0)  # bits update() accepts from the caller
+
+EV_RAISE = const(1)
+EV_CLEAR = const(2)
+EV_ACK = const(3)
+
+_PH_BITS = const(0x000F)
+_SEQ_MASK = const(0x3FFFFFFF)  # sequence numbers and times stay small ints on 32-bit boards
+_COUNT_MAX = const(0x3FFFFFFF)
+
+
+def _level(was_on, x, level, hyst):
+    # on at x >= level; once on, stays on until x falls to level - hyst
+    return x >= level or (was_on and x > level - hyst)
+
+
+class Alarms:
+    """Alarm state of one stage. update() once per scan; ack(); link_seen() on every host message;
+    pop() drains events into .ev_seq/.ev_ms/.ev_kind/.ev_bits. Thresholds in milli-pH."""
+
+    def __init__(self, dev_warn=300, dev_alarm=500, high_mph=5500, low_mph=500, hyst=20,
+                 link_timeout_ms=10000, queue=32):
+        if not 0 < dev_warn <= dev_alarm or not low_mph < high_mph or hyst < 0:
+            raise ValueError("thresholds")
+        if not 1 <= queue <= 1024 or link_timeout_ms <= 0:
+            raise ValueError("queue")
+        self.dev_warn = dev_warn
+        self.dev_alarm = dev_alarm
+        self.high_mph = high_mph
+        self.low_mph = low_mph
+        self.hyst = hyst
+        self.link_timeout_ms = link_timeout_ms
+        self.dev_enabled = True  # clear it outside auto: no deviation alarms while not controlling
+        self.active = 0  # conditions true now
+        self.unacked = 0  # raised and not yet acknowledged (latched)
+        self.shown = 0  # active | unacked
+        self._link_ms = 0
+        self._link_started = False
+        self._link_lost = False  # held until link_seen(), so a wrapped tick counter cannot clear it
+        # event ring: oldest at _head, overwritten when full
+        self._n = queue
+        self._seq = array("i", [0] * queue)
+        self._ms = array("i", [0] * queue)
+        self._bits = array("i", [0] * queue)
+        self._kind = bytearray(queue)
+        self._head = 0
+        self.count = 0
+        self.seq = 0  # number the next event gets
+        self.overflow = 0  # events overwritten before they were read
+        self.ev_seq = 0
+        self.ev_ms = 0
+        self.ev_kind = 0
+        self.ev_bits = 0
+
+    def link_seen(self, now_ms):
+        self._link_ms = now_ms
+        self._link_started = True
+        self._link_lost = False
+
+    def _push(self, kind, bits, now_ms):
+        n = self._n
+        if self.count == n:
+            self._head = self._head + 1 if self._head + 1 < n else 0
+            self.count -= 1
+            if self.overflow < _COUNT_MAX:
+                self.overflow += 1
+        i = self._head + self.count
+        if i >= n:
+            i -= n
+        self._seq[i] = self.seq
+        self._ms[i] = now_ms & _SEQ_MASK
+        self._bits[i] = bits
+        self._kind[i] = kind
+        self.count += 1
+        self.seq = (self.seq + 1) & _SEQ_MASK
+
+    def update(self, now_ms, ph_mph, ph_ok, setpoint_mph, faults):
+        """One scan: pH (milli-pH) and whether it is valid, setpoint, fault bits -> shown bits."""
+        a = self.active
+        new = (faults & FAULT_BITS) | (a & _PH_BITS)  # pH alarms hold while the pH is invalid
+        if ph_ok:
+            new &= ~_PH_BITS
+            h = self.hyst
+            if self.dev_enabled:
+                dev = ph_mph - setpoint_mph
+                if dev < 0:
+                    dev = -dev
+                if _level(a & AL_DEV_WARN, dev, self.dev_warn, h):
+                    new |= AL_DEV_WARN
+                if _level(a & AL_DEV_ALARM, dev, self.dev_alarm, h):
+                    new |= AL_DEV_ALARM
+            if _level(a & AL_PH_HIGH, ph_mph, self.high_mph, h):
+                new |= AL_PH_HIGH
+            if _level(a & AL_PH_LOW, -ph_mph, -self.low_mph, h):
+                new |= AL_PH_LOW
+        if not self._link_started:
+            self.link_seen(now_ms)  # the timeout runs from the first scan after reset
+        if not self._link_lost and ticks_diff(now_ms, self._link_ms) > self.link_timeout_ms:
+            self._link_lost = True
+        if self._link_lost:
+            new |= AL_LINK
+        rising = new & ~a
+        falling = a & ~new
+        if rising:
+            self.unacked |= rising
+            self._push(EV_RAISE, rising, now_ms)
+        if falling:
+            self._push(EV_CLEAR, falling, now_ms)
+        self.active = new
+        self.shown = new | self.unacked
+        return self.shown
+
+    def ack(self, mask, now_ms):
+        """Acknowledge alarm bits in mask; a latched alarm whose condition has gone then clears."""
+        m = self.unacked & mask
+        if m:
+            self.unacked &= ~m
+            self._push(EV_ACK, m, now_ms)
+        self.shown = self.active | self.unacked
+        return self.shown
+
+    def pop(self):
+        """Oldest event into .ev_seq, .ev_ms, .ev_kind, .ev_bits; False when there is none."""
+        if not self.count:
+            return False
+        h = self._head
+        self.ev_seq = self._seq[h]
+        self.ev_ms = self._ms[h]
+        self.ev_kind = self._kind[h]
+        self.ev_bits = self._bits[h]
+        self._head = h + 1 if h + 1 < self._n else 0
+        self.count -= 1
+        return True

@@ -1,0 +1,268 @@
+"""Stage pH controller: fixed-point PID with anti-windup, bumpless transfer and titration-curve scheduling."""
+
+from array import array
+from micropython import const
+
+# Units: pH in milli-pH, time in ms, feed flow in mL/min. The output is in the caller's unit
+# (0.01 % of pump full scale is the intended one: 0..10000), |limits| <= OUT_MAX.
+# kp is output units per pH (per 1000 error units); ti_ms, td_ms are integral and derivative times.
+#   out = ff + kp * (e + (1/ti) * integral(e dt) + td * de/dt) / 1000
+# With a titration curve the error is (base(setpoint) - base(pH)) rescaled by the curve's slope at
+# the setpoint: near the setpoint it equals the pH error, far away it follows the reagent needed,
+# so one tuning holds across a curve whose gain varies 30x (DOMAIN.md §6).
+
+MODE_OFF = const(0)  # output 0 (pumps off), controller reset
+MODE_MANUAL = const(1)  # output follows .manual, rate limited
+MODE_AUTO = const(2)  # closed loop
+MODE_HOLD = const(3)  # output frozen at its last value
+
+# .limited bits: what held the output back on the last scan
+LIM_HIGH = const(1)
+LIM_LOW = const(2)
+LIM_RATE = const(4)
+
+# Input ranges; with them every product below stays under 2**30 (see test_pid bounds tests).
+PH_MIN = const(-1000)
+PH_MAX = const(16000)
+E_MAX = const(16000)  # error clamp (milli-pH or milli-pH equivalent)
+BASE_MAX = const(50000)  # titration curve base-per-feed values lie in 0..BASE_MAX
+CURVE_STEP_MIN = const(10)  # milli-pH between curve points, bounds extrapolation
+OUT_MAX = const(100000)
+KP_MAX = const(1000000)
+TI_MAX = const(36000000)  # 10 h
+TD_MAX = const(100000)
+DT_MIN = const(100)
+DT_MAX = const(10000)
+FEED_MAX = const(1000000)  # mL/min
+FF_GAIN_MAX = const(100000)  # output units per L/min of feed
+I_MAX = const(200000)  # integral clamp, 2 * OUT_MAX
+
+_GAIN_DIV = const(1000)
+
+
+def _muldiv(a, b, c):
+    # round(a * b / c) for b >= 0, c > 0 without forming a * b: small ints while b * c < 2**30
+    q = a // c
+    return q * b + ((a - q * c) * b + (c >> 1)) // c
+
+
+def _clamp(x, lo, hi):
+    return lo if x < lo else (hi if x > hi else x)
+
+
+class TitrationCurve:
+    """Steady-state titration curve of a stage: points (milli-pH, base per feed) from an
+    identification run or a plant file, strictly increasing in both; base in any integer unit
+    within 0..BASE_MAX (e.g. 0.1 mmol OH- per L feed). Linear between points, extrapolated beyond.
+    The points are kept in the arrays .ph and .base."""
+
+    def __init__(self, points):
+        n = len(points)
+        if n < 2:
+            raise ValueError("need 2 points")
+        self._n = n
+        self.ph = array("i", [0] * n)
+        self.base = array("i", [0] * n)
+        for k in range(n):
+            ph, base = points[k]
+            if not PH_MIN <= ph <= PH_MAX or not 0 <= base <= BASE_MAX:
+                raise ValueError("point out of range")
+            if k and (ph - self.ph[k - 1] < CURVE_STEP_MIN or base <= self.base[k - 1]):
+                raise ValueError("points must increase")
+            self.ph[k] = ph
+            self.base[k] = base
+
+    def segment(self, mph):
+        """Index i of the segment (points i, i+1) used for mph; the end segments extend outwards."""
+        i = 1
+        last = self._n - 1
+        while i < last and mph >= self.ph[i]:
+            i += 1
+        return i - 1
+
+    def base_at(self, mph):
+        """Base per feed at mph (clamped to PH_MIN..PH_MAX)."""
+        mph = _clamp(mph, PH_MIN, PH_MAX)
+        i = self.segment(mph)
+        p0 = self.ph[i]
+        b0 = self.base[i]
+        return b0 + _muldiv(mph - p0, self.base[i + 1] - b0, self.ph[i + 1] - p0)
+
+
+class Pid:
+    """PID for one stage. update() once per control scan; set_mode(), set_setpoint(), .manual.
+    rate_max: largest output change per scan; dead_band: milli-pH around the setpoint treated as
+    on target; ff_gain: output units per L/min of feed (base dose proportional to feed flow)."""
+
+    def __init__(self, kp, ti_ms, td_ms=0, out_min=0, out_max=10000, rate_max=10000,
+                 dead_band=30, ff_gain=0, curve=None):
+        if not -OUT_MAX <= out_min < out_max <= OUT_MAX:
+            raise ValueError("out_min/out_max")
+        if not 0 < rate_max <= 2 * OUT_MAX:
+            raise ValueError("rate_max")
+        if not 0 <= dead_band <= 2000:
+            raise ValueError("dead_band")
+        if not 0 <= ff_gain <= FF_GAIN_MAX:
+            raise ValueError("ff_gain")
+        self.out_min = out_min
+        self.out_max = out_max
+        self.rate_max = rate_max
+        self.dead_band = dead_band
+        self.ff_gain = ff_gain
+        self.curve = curve
+        self.mode = MODE_OFF
+        self.out = 0
+        self.manual = 0  # manual output; tracks .out in auto so auto -> manual is bumpless
+        self.setpoint = 7000
+        self.error = 0  # last controller error (milli-pH or equivalent), after dead band
+        self.p = 0
+        self.i = 0  # integral term, output units
+        self.d = 0
+        self.ff = 0
+        self.limited = 0
+        self._rem_t = 0  # integral remainders: error*ms below one ti, output/1000 below one unit
+        self._rem_k = 0
+        self._e_prev = 0
+        self._d_ready = False
+        self._track = True  # next auto scan sets the integral from the output: bumpless
+        self._x_sp = 0
+        self._dp = 1
+        self._dx = 1
+        self._dx_lim = 0
+        self.set_tuning(kp, ti_ms, td_ms)
+        self.set_setpoint(7000)
+
+    def set_tuning(self, kp, ti_ms, td_ms=0):
+        """New gains (kp output units per pH, ti_ms 0 = no integral, td_ms); bumpless."""
+        if not 1 <= kp <= KP_MAX or not 0 <= ti_ms <= TI_MAX or not 0 <= td_ms <= TD_MAX:
+            raise ValueError("tuning")
+        self.kp = kp
+        self.ti_ms = ti_ms
+        self.td_ms = td_ms
+        # an error beyond e_lim already drives P past the whole output span: clamp it there,
+        # which also bounds kp * e by span * 1000
+        e_lim = (self.out_max - self.out_min) * _GAIN_DIV // kp
+        self._e_lim = e_lim if e_lim < E_MAX else E_MAX
+        self._track = True
+
+    def set_setpoint(self, mph):
+        """Setpoint in milli-pH. With a curve, precomputes its base and the local slope there."""
+        mph = _clamp(mph, PH_MIN, PH_MAX)
+        self.setpoint = mph
+        self._d_ready = False  # no derivative kick from a setpoint step
+        c = self.curve
+        if c is not None:
+            i = c.segment(mph)
+            self._dp = c.ph[i + 1] - c.ph[i]
+            self._dx = c.base[i + 1] - c.base[i]
+            self._x_sp = c.base_at(mph)
+            self._dx_lim = _muldiv(E_MAX, self._dx, self._dp)
+
+    def set_mode(self, mode):
+        """MODE_OFF, MODE_MANUAL, MODE_AUTO or MODE_HOLD. Entering auto is bumpless."""
+        if mode == MODE_OFF:
+            self.out = 0
+            self.manual = 0
+            self.i = 0
+        elif mode != MODE_AUTO and mode != MODE_MANUAL and mode != MODE_HOLD:
+            raise ValueError("mode")
+        if mode != self.mode:
+            self._track = True
+            self._d_ready = False
+        self.mode = mode
+
+    def _error(self, pv):
+        # pH error with the dead band removed (continuous at its edges), then mapped through the curve
+        sp = self.setpoint
+        e = sp - _clamp(pv, PH_MIN, PH_MAX)
+        db = self.dead_band
+        if e > db:
+            e -= db
+        elif e < -db:
+            e += db
+        else:
+            e = 0
+        c = self.curve
+        if c is not None and e:
+            dx = _clamp(self._x_sp - c.base_at(sp - e), -self._dx_lim, self._dx_lim)
+            e = _muldiv(dx, self._dp, self._dx)
+        return _clamp(e, -self._e_lim, self._e_lim)
+
+    def _limit(self, u):
+        # output limits, then the per-scan rate limit
+        lim = 0
+        if u > self.out_max:
+            u = self.out_max
+            lim = LIM_HIGH
+        elif u < self.out_min:
+            u = self.out_min
+            lim = LIM_LOW
+        step = u - self.out
+        if step > self.rate_max:
+            u = self.out + self.rate_max
+            lim |= LIM_RATE
+        elif step < -self.rate_max:
+            u = self.out - self.rate_max
+            lim |= LIM_RATE
+        self.limited = lim
+        return u
+
+    def update(self, pv, dt_ms, feed_ml_min=0):
+        """One control scan: measured pH (milli-pH), ms since the last scan, feed flow -> output."""
+        mode = self.mode
+        if mode == MODE_OFF:
+            self.out = 0
+            self.limited = 0
+            return 0
+        if mode == MODE_HOLD:
+            return self.out
+        if mode == MODE_MANUAL:
+            self.out = self._limit(self.manual)
+            return self.out
+        dt = _clamp(dt_ms, DT_MIN, DT_MAX)
+        ff = _clamp(_muldiv(_clamp(feed_ml_min, 0, FEED_MAX), self.ff_gain, 1000), 0, I_MAX)
+        e = self._error(pv)
+        kp = self.kp
+        p = _muldiv(e, kp, _GAIN_DIV)
+        d = 0
+        if self._d_ready and self.td_ms:
+            # derivative of the error; setpoint steps and mode changes skip one scan
+            d_e = _clamp(_muldiv(e - self._e_prev, self.td_ms, dt), -self._e_lim, self._e_lim)
+            d = _muldiv(d_e, kp, _GAIN_DIV)
+        self._e_prev = e
+        self._d_ready = True
+        i = self.i
+        rem_t = self._rem_t
+        rem_k = self._rem_k
+        ti = self.ti_ms
+        if self._track:
+            # bumpless: the integral takes whatever makes this scan's output equal the last one
+            i = _clamp(self.out - ff - p - d, -I_MAX, I_MAX)
+            rem_t = rem_k = 0
+            self.i = i
+            self._rem_t = self._rem_k = 0
+            self._track = False
+        elif ti and e:
+            # integral += kp * e * dt / ti / 1000, exactly: both remainders are carried
+            x = e * (dt if dt < ti else ti) + rem_t
+            a = x // ti
+            rem_t = x - a * ti
+            x = a * kp + rem_k
+            a = x // _GAIN_DIV
+            rem_k = x - a * _GAIN_DIV
+            i = _clamp(i + a, -I_MAX, I_MAX)
+        u_raw = ff + p + i + d
+        u = self._limit(u_raw)
+        # anti-windup by conditional integration: keep the new integral unless the output was
+        # held back in the direction the error pushes it
+        if not ((u < u_raw and e > 0) or (u > u_raw and e < 0)):
+            self.i = i
+            self._rem_t = rem_t
+            self._rem_k = rem_k
+        self.error = e
+        self.p = p
+        self.d = d
+        self.ff = ff
+        self.out = u
+        self.manual = u
+        return u

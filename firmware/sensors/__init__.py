@@ -1,0 +1,1 @@
+"""Stage sensors: pH, ORP, flow and temperature conversions plus signal checks, in fixed point."""

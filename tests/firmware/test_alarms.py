@@ -1,0 +1,152 @@
+"""Tests for control.alarms: each alarm, latching and acknowledge, the event ring and its overflow."""
+
+from control import alarms
+
+A = alarms
+
+
+def _events(al):
+    out = []
+    while al.pop():
+        out.append((al.ev_seq, al.ev_ms, al.ev_kind, al.ev_bits))
+    return out
+
+
+def test_deviation_warn_and_alarm():
+    al = A.Alarms()  # 0.3 pH warn, 0.5 pH alarm
+    assert al.update(0, 2000, True, 2000, 0) == 0
+    assert al.update(1000, 2299, True, 2000, 0) == 0
+    assert al.update(2000, 2300, True, 2000, 0) == A.AL_DEV_WARN
+    assert al.update(3000, 1500, True, 2000, 0) == A.AL_DEV_WARN | A.AL_DEV_ALARM
+    assert al.active == A.AL_DEV_WARN | A.AL_DEV_ALARM
+
+
+def test_deviation_hysteresis():
+    al = A.Alarms(hyst=20)
+    al.update(0, 2300, True, 2000, 0)
+    al.update(1000, 2285, True, 2000, 0)
+    assert al.active & A.AL_DEV_WARN  # inside the hysteresis band: still on
+    al.update(2000, 2280, True, 2000, 0)
+    assert not al.active & A.AL_DEV_WARN
+
+
+def test_deviation_suppressed_outside_auto():
+    al = A.Alarms()
+    al.dev_enabled = False
+    assert al.update(0, 3000, True, 2000, 0) == 0
+
+
+def test_absolute_high_and_low():
+    al = A.Alarms(high_mph=3000, low_mph=500)
+    al.dev_enabled = False
+    assert al.update(0, 3000, True, 2000, 0) == A.AL_PH_HIGH
+    al.ack(A.AL_PH_HIGH, 0)
+    assert al.update(1000, 2990, True, 2000, 0) == A.AL_PH_HIGH  # hysteresis
+    assert al.update(2000, 2980, True, 2000, 0) == 0
+    assert al.update(3000, 500, True, 2000, 0) == A.AL_PH_LOW
+    assert al.update(4000, 515, True, 2000, 0) == A.AL_PH_LOW
+    al.ack(A.AL_PH_LOW, 4000)
+    assert al.update(5000, 520, True, 2000, 0) == 0
+
+
+def test_latched_until_acknowledged():
+    al = A.Alarms()
+    al.update(0, 2600, True, 2000, 0)
+    assert al.update(1000, 2000, True, 2000, 0) == A.AL_DEV_WARN | A.AL_DEV_ALARM
+    assert al.active == 0 and al.unacked == A.AL_DEV_WARN | A.AL_DEV_ALARM
+    assert al.ack(A.AL_DEV_WARN, 2000) == A.AL_DEV_ALARM
+    assert al.ack(0xFFFF, 3000) == 0
+
+
+def test_ack_while_active_keeps_it_shown():
+    al = A.Alarms()
+    al.update(0, 2600, True, 2000, 0)
+    assert al.ack(0xFFFF, 0) == A.AL_DEV_WARN | A.AL_DEV_ALARM
+    assert al.unacked == 0
+    assert al.update(1000, 2000, True, 2000, 0) == 0  # acknowledged and gone: cleared
+
+
+def test_sensor_faults_pass_through():
+    al = A.Alarms()
+    f = A.AL_PH_FAULT | A.AL_FLOW_FAULT | A.AL_TEMP_FAULT | A.AL_ORP_FAULT | A.AL_PH_STUCK
+    assert al.update(0, 2000, False, 2000, f) == f
+    assert al.update(1000, 2000, True, 2000, A.AL_DOSE_TRIP | A.AL_DOSE_CUT) & A.AL_DOSE_TRIP
+    # bits the alarm block computes itself cannot be forced from outside
+    al2 = A.Alarms()
+    assert al2.update(0, 2000, True, 2000, A.AL_LINK | A.AL_DEV_ALARM) == 0
+
+
+def test_invalid_ph_holds_ph_alarms():
+    al = A.Alarms()
+    al.update(0, 6000, True, 2000, 0)
+    held = al.active
+    assert held & A.AL_PH_HIGH and held & A.AL_DEV_ALARM
+    assert al.update(1000, 0, False, 2000, A.AL_PH_FAULT) == held | A.AL_PH_FAULT
+
+
+def test_link_loss():
+    al = A.Alarms(link_timeout_ms=10000)
+    al.update(0, 2000, True, 2000, 0)  # the timeout runs from the first scan after reset
+    assert al.update(10000, 2000, True, 2000, 0) == 0
+    assert al.update(10001, 2000, True, 2000, 0) == A.AL_LINK
+    al.link_seen(12000)
+    assert al.update(13000, 2000, True, 2000, 0) == A.AL_LINK  # latched
+    al.ack(A.AL_LINK, 13000)
+    assert al.update(14000, 2000, True, 2000, 0) == 0
+
+
+def test_link_loss_holds_until_heard_again():
+    al = A.Alarms(link_timeout_ms=10000)
+    al.update(0, 2000, True, 2000, 0)
+    al.update(20000, 2000, True, 2000, 0)
+    al.ack(A.AL_LINK, 20000)
+    assert al.update(5000, 2000, True, 2000, 0) == A.AL_LINK  # a wrapped clock does not clear it
+    al.link_seen(30000)
+    assert al.update(31000, 2000, True, 2000, 0) == 0
+
+
+def test_events_have_sequence_numbers():
+    al = A.Alarms()
+    al.update(100, 2400, True, 2000, 0)
+    al.update(200, 2000, True, 2000, 0)
+    al.ack(A.AL_DEV_WARN, 300)
+    ev = _events(al)
+    assert ev == [(0, 100, A.EV_RAISE, A.AL_DEV_WARN), (1, 200, A.EV_CLEAR, A.AL_DEV_WARN),
+                  (2, 300, A.EV_ACK, A.AL_DEV_WARN)]
+    assert not al.pop() and al.count == 0 and al.seq == 3
+
+
+def test_ring_overwrites_oldest_and_counts_overflow():
+    al = A.Alarms(queue=4)
+    for k in range(5):  # 10 events: raise and clear five times
+        al.update(k * 2, 2400, True, 2000, 0)
+        al.update(k * 2 + 1, 2000, True, 2000, 0)
+    assert al.count == 4 and al.overflow == 6 and al.seq == 10
+    ev = _events(al)
+    assert [e[0] for e in ev] == [6, 7, 8, 9]
+    assert ev[0][2] == A.EV_RAISE and ev[1][2] == A.EV_CLEAR
+
+
+def test_one_event_carries_all_bits_raised_together():
+    al = A.Alarms()
+    al.update(0, 6000, True, 2000, A.AL_FLOW_FAULT)
+    ev = _events(al)
+    assert len(ev) == 1 and ev[0][3] == A.AL_DEV_WARN | A.AL_DEV_ALARM | A.AL_PH_HIGH | A.AL_FLOW_FAULT
+
+
+def test_times_and_sequence_stay_small():
+    al = A.Alarms(queue=2)
+    al.seq = (1 << 30) - 1
+    al.update((1 << 40) + 5, 2400, True, 2000, 0)
+    assert al.seq == 0
+    al.pop()
+    assert al.ev_seq == (1 << 30) - 1 and al.ev_ms == 5
+
+
+def test_bad_config_raises():
+    for kw in (dict(dev_warn=600, dev_alarm=500), dict(queue=0), dict(high_mph=1, low_mph=2)):
+        try:
+            A.Alarms(**kw)
+        except ValueError:
+            continue
+        assert False, kw

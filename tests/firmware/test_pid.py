@@ -1,0 +1,267 @@
+"""Tests for control.pid: P/I/D arithmetic, dead band, limits, anti-windup, transfers, curve, feedforward."""
+
+from control import pid
+
+_SMALL = 1 << 30
+
+# Mixer-stage titration (DOMAIN.md §6): base 0 / 0.4 / 0.7 / 0.76 mol per L feed -> pH 0.69 / 1.18 /
+# 2.06 / 7, base in 0.1 mmol/L
+_MIXER = ((690, 0), (1180, 4000), (2060, 7000), (7000, 7600))
+
+
+def _auto(c, sp, pv=None, dt=1000):
+    c.set_setpoint(sp)
+    c.set_mode(pid.MODE_AUTO)
+    return c.update(sp if pv is None else pv, dt)
+
+
+def test_proportional_only():
+    c = pid.Pid(kp=1000, ti_ms=0, dead_band=0, out_min=-5000, out_max=5000)
+    assert _auto(c, 2000, 2000) == 0
+    assert c.update(1900, 1000) == 100  # 0.1 pH low -> +100 at 1000 per pH
+    assert c.update(2300, 1000) == -300
+    assert c.p == -300 and c.error == -300
+
+
+def test_integral_repeats_p_every_ti():
+    c = pid.Pid(kp=1000, ti_ms=10000, dead_band=0, out_max=10000)
+    _auto(c, 2000)
+    out = c.update(1000, 1000)  # e = 1 pH: P = 1000, I += 100 per 1 s scan
+    assert out == 1100
+    for _ in range(9):
+        out = c.update(1000, 1000)
+    assert out == 2000 and c.i == 1000
+
+
+def test_integral_keeps_fractions():
+    # kp * e * dt / ti / 1000 = 7 * 3 * 1000 / 10000 / 1000 = 0.0021 per scan: 2.1 after 1000 scans
+    c = pid.Pid(kp=7, ti_ms=10000, dead_band=0, out_min=-100, out_max=100)
+    _auto(c, 2000)
+    for _ in range(1000):
+        c.update(1997, 1000)
+    assert c.i == 2
+
+
+def test_dead_band():
+    c = pid.Pid(kp=1000, ti_ms=5000)  # dead band 30 milli-pH
+    _auto(c, 2000)
+    c.manual = 0
+    start = c.out
+    for pv in (1970, 2030, 2000, 1985):
+        assert c.update(pv, 1000) == start and c.error == 0
+    c.update(1960, 1000)  # 0.04 below: acts on the 0.01 outside the band
+    assert c.error == 10
+
+
+def test_output_limits_and_anti_windup():
+    c = pid.Pid(kp=100, ti_ms=5000, dead_band=0, out_min=0, out_max=1000, rate_max=1000)
+    _auto(c, 2000)
+    for _ in range(200):
+        out = c.update(0, 1000)  # 2 pH low for 200 s
+    assert out == 1000 and c.limited & pid.LIM_HIGH
+    assert c.i <= 1000  # not wound up
+    out = c.update(2100, 1000)  # now 0.1 pH high: the output leaves the limit at once
+    assert out < 1000 and c.limited == 0
+
+
+def test_windup_without_limits_would_be_large():
+    # the same run with a wide output range shows how much the integral would have grown
+    c = pid.Pid(kp=100, ti_ms=5000, dead_band=0, out_min=0, out_max=100000, rate_max=100000)
+    _auto(c, 2000)
+    for _ in range(200):
+        c.update(0, 1000)
+    assert c.i > 7000
+
+
+def test_rate_limit_per_scan():
+    c = pid.Pid(kp=5000, ti_ms=0, dead_band=0, rate_max=250)
+    _auto(c, 2000)
+    prev = c.out
+    for _ in range(10):
+        out = c.update(1000, 1000)
+        assert out - prev <= 250
+        prev = out
+    assert c.limited & pid.LIM_RATE or out == 5000
+    assert out == 2500
+
+
+def test_bumpless_manual_to_auto():
+    c = pid.Pid(kp=2000, ti_ms=60000, dead_band=0, rate_max=300)
+    c.set_setpoint(2000)
+    c.set_mode(pid.MODE_MANUAL)
+    c.manual = 4000
+    for _ in range(20):
+        c.update(1500, 1000)
+    assert c.out == 4000
+    c.set_mode(pid.MODE_AUTO)
+    assert c.update(1500, 1000) == 4000  # no bump despite a 0.5 pH error
+    out = c.update(1500, 1000)
+    assert 4000 < out <= 4300
+
+
+def test_bumpless_auto_to_manual_and_hold():
+    c = pid.Pid(kp=2000, ti_ms=60000, dead_band=0)
+    _auto(c, 2000)
+    for _ in range(30):
+        c.update(1800, 1000)
+    out = c.out
+    c.set_mode(pid.MODE_MANUAL)
+    assert c.update(1000, 1000) == out  # manual starts where auto left off
+    c.set_mode(pid.MODE_HOLD)
+    assert c.update(500, 1000) == out
+    c.set_mode(pid.MODE_AUTO)
+    assert c.update(1800, 1000) == out
+
+
+def test_manual_output_is_limited():
+    c = pid.Pid(kp=100, ti_ms=0, out_max=10000, rate_max=1000)
+    c.set_mode(pid.MODE_MANUAL)
+    c.manual = 50000
+    assert c.update(2000, 1000) == 1000
+    for _ in range(20):
+        c.update(2000, 1000)
+    assert c.out == 10000 and c.limited & pid.LIM_HIGH
+
+
+def test_off_forces_zero():
+    c = pid.Pid(kp=2000, ti_ms=60000, dead_band=0)
+    _auto(c, 2000)
+    for _ in range(20):
+        c.update(1000, 1000)
+    assert c.out > 0
+    c.set_mode(pid.MODE_OFF)
+    assert c.out == 0 and c.update(1000, 1000) == 0
+
+
+def test_bad_mode_and_tuning_raise():
+    c = pid.Pid(kp=100, ti_ms=0)
+    for bad in ((lambda: c.set_mode(9)), (lambda: c.set_tuning(0, 0)),
+                (lambda: c.set_tuning(10, -1)), (lambda: pid.Pid(10, 0, out_min=5, out_max=5))):
+        try:
+            bad()
+        except ValueError:
+            continue
+        assert False
+
+
+def test_derivative_on_error_without_setpoint_kick():
+    c = pid.Pid(kp=1000, ti_ms=0, td_ms=10000, dead_band=0, out_min=-10000, out_max=10000,
+                rate_max=20000)
+    _auto(c, 2000)
+    c.update(2000, 1000)
+    c.update(1990, 1000)  # pH falling 0.01 per s: D = kp * td * 10/1000 per s = 100
+    assert c.d == 100 and c.p == 10
+    c.set_setpoint(2500)  # a setpoint step: P jumps, D does not
+    c.update(1990, 1000)
+    assert c.d == 0 and c.p == 510
+
+
+def test_feedforward_from_feed_flow():
+    c = pid.Pid(kp=1000, ti_ms=0, dead_band=0, ff_gain=2000, rate_max=20000)
+    _auto(c, 2000)
+    base = c.update(2000, 1000, 1500)
+    assert c.ff == 3000
+    out = c.update(2000, 1000, 3000)  # feed doubles: base follows in the same scan
+    assert c.ff == 6000 and out - base == 3000
+
+
+def test_curve_interpolates_and_extrapolates():
+    curve = pid.TitrationCurve(_MIXER)
+    assert curve.base_at(690) == 0 and curve.base_at(1180) == 4000
+    assert curve.base_at(1620) == 5500  # halfway 1.18 -> 2.06
+    assert curve.base_at(7000) == 7600
+    assert curve.base_at(8235) == 7750  # beyond the last point: the last segment continues
+    assert curve.base_at(445) == -2000
+    assert curve.segment(2060) == 2 and curve.segment(100) == 0 and curve.segment(9000) == 2
+
+
+def test_curve_rejects_bad_points():
+    for pts in (((1000, 0),), ((1000, 0), (1000, 5)), ((1000, 5), (2000, 5)),
+                ((1000, 0), (1005, 10)), ((1000, 0), (2000, pid.BASE_MAX + 1))):
+        try:
+            pid.TitrationCurve(pts)
+        except ValueError:
+            continue
+        assert False, pts
+
+
+def test_curve_error_equals_ph_error_near_setpoint():
+    c = pid.Pid(kp=1000, ti_ms=0, dead_band=0, out_min=-10000, out_max=10000,
+                curve=pid.TitrationCurve(_MIXER))
+    _auto(c, 2000)
+    c.update(1900, 1000)
+    assert abs(c.error - 100) <= 1
+
+
+def test_curve_schedules_gain_across_the_titration():
+    # 2 pH above the setpoint on the steep part needs little acid-equivalent: ~0.13 pH of action;
+    # 1 pH below on the flat acid part needs much base: ~1.25 pH of action
+    c = pid.Pid(kp=1000, ti_ms=0, dead_band=0, out_min=-10000, out_max=10000,
+                curve=pid.TitrationCurve(_MIXER))
+    _auto(c, 2000)
+    c.update(4000, 1000)
+    assert abs(c.error - (-129)) <= 1
+    c.update(1000, 1000)
+    assert abs(c.error - 1251) <= 1
+    plain = pid.Pid(kp=1000, ti_ms=0, dead_band=0, out_min=-10000, out_max=10000)
+    _auto(plain, 2000)
+    plain.update(4000, 1000)
+    assert plain.error == -2000
+
+
+def test_curve_with_dead_band_is_continuous():
+    c = pid.Pid(kp=1000, ti_ms=0, dead_band=30, curve=pid.TitrationCurve(_MIXER))
+    _auto(c, 2000)
+    c.update(1975, 1000)
+    assert c.error == 0
+    c.update(1969, 1000)
+    assert 0 < c.error <= 2
+
+
+def _checked(orig, peak):
+    def muldiv(a, b, c):
+        q = a // c
+        for v in (a, q * c, q * b, (a - q * c) * b + (c >> 1), b * c):
+            if v < 0:
+                v = -v
+            if v > peak[0]:
+                peak[0] = v
+        return orig(a, b, c)
+    return muldiv
+
+
+def test_explicit_products_bound():
+    # the integrator's two products, outside _muldiv: e * dt + rem < ti, and a * kp + rem
+    assert pid.E_MAX * pid.DT_MAX + pid.TI_MAX < _SMALL
+    assert 2 * pid.OUT_MAX * 1000 + pid.KP_MAX + 1000 < _SMALL
+    assert 2 * pid.OUT_MAX * 1000 < _SMALL  # span * 1000 in set_tuning
+
+
+def test_products_stay_small_at_extremes():
+    peak = [0]
+    orig = pid._muldiv
+    pid._muldiv = _checked(orig, peak)
+    try:
+        curves = (None,
+                  # steepest and flattest segments the limits allow
+                  pid.TitrationCurve(((pid.PH_MIN, 0), (pid.PH_MIN + 10, pid.BASE_MAX - 1),
+                                      (pid.PH_MAX, pid.BASE_MAX))),
+                  pid.TitrationCurve(((pid.PH_MIN, 0), (pid.PH_MAX - 10, 1), (pid.PH_MAX, pid.BASE_MAX))),
+                  pid.TitrationCurve(((pid.PH_MIN, 0), (pid.PH_MAX, pid.BASE_MAX))))
+        for curve in curves:
+            for kp in (1, 1000, pid.KP_MAX):
+                for ti in (0, 1, pid.TI_MAX):
+                    c = pid.Pid(kp, ti, pid.TD_MAX, -pid.OUT_MAX, pid.OUT_MAX, 2 * pid.OUT_MAX, 0,
+                                pid.FF_GAIN_MAX, curve)
+                    for sp in (-10 ** 6, pid.PH_MIN, 7000, pid.PH_MAX, 10 ** 6):
+                        c.set_setpoint(sp)
+                        c.set_mode(pid.MODE_AUTO)
+                        for pv in (10 ** 6, pid.PH_MIN, -10 ** 6, pid.PH_MAX, 7000):
+                            for dt in (0, pid.DT_MAX, 10 ** 6):
+                                u = c.update(pv, dt, 10 ** 7)
+                                assert -pid.OUT_MAX <= u <= pid.OUT_MAX
+                                assert abs(c.i) <= pid.I_MAX
+                                assert abs(c._rem_t) < (ti or 1) and 0 <= c._rem_k < 1000
+    finally:
+        pid._muldiv = orig
+    assert 0 < peak[0] < _SMALL, peak[0]
