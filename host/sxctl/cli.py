@@ -78,11 +78,17 @@ def cmd_info(args):
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    rows = [("board", info["board"]), ("address", args.addr), ("firmware", info["version"]),
-            ("schema", info["fingerprint"] + " (matches this sxctl)"),
+    from sxproto import messages
+
+    alarms = [name for bit, name in messages.ALARMS.items() if info["alarms"] >> bit & 1]
+    rows = [("board", info["board"]), ("serial", info["serial"] or "-"), ("address", args.addr),
+            ("firmware", info["version"]), ("schema", info["fingerprint"] + " (matches this sxctl)"),
+            ("uptime", "%d s" % info["uptime_s"]), ("mode", messages.MODES.get(info["mode"], info["mode"])),
+            ("alarms", ", ".join(alarms) or "none"), ("calibration id", info["cal_id"] or "none"),
+            ("config version", info["config_version"]),
             ("free heap", "%d B" % info["heap_free"]),
             ("frames received", info["rx_frames"]), ("CRC errors", info["crc_errors"]),
-            ("frames dropped", info["dropped"]),
+            ("frames dropped", info["dropped"]), ("duplicate writes", info["duplicates"]),
             ("host link", " ".join("%s=%d" % kv for kv in info["host_link"].items()))]
     for key, value in rows:
         print("%-16s %s" % (key, value))
