@@ -12,40 +12,37 @@ from version import VERSION
 _H = proto.HEADER_SIZE
 # SET_SETPOINT loop number -> config item index
 _SETPOINT_ITEMS = (T.PH_SETPOINT, T.ORP_SETPOINT, T.FLOW_AQ_SETPOINT, T.FLOW_ORG_SETPOINT)
-_REQUEST_SIZES = {
-    proto.MSG_HELLO: proto.HELLO_SIZE, proto.MSG_PING: proto.PING_SIZE,
-    proto.MSG_GET_TELEMETRY: proto.GET_TELEMETRY_SIZE, proto.MSG_STREAM: proto.STREAM_SIZE,
-    proto.MSG_CONFIG_READ: proto.CONFIG_READ_SIZE, proto.MSG_CONFIG_WRITE: proto.CONFIG_WRITE_SIZE,
-    proto.MSG_SET_MODE: proto.SET_MODE_SIZE, proto.MSG_SET_SETPOINT: proto.SET_SETPOINT_SIZE,
-    proto.MSG_CALIBRATE: proto.CALIBRATE_SIZE, proto.MSG_EVENTS_READ: proto.EVENTS_READ_SIZE,
-    proto.MSG_ALARM_ACK: proto.ALARM_ACK_SIZE, proto.MSG_BACKLOG_READ: proto.BACKLOG_READ_SIZE,
-    proto.MSG_TIME_SYNC: proto.TIME_SYNC_SIZE, proto.MSG_REBOOT: proto.REBOOT_SIZE,
-    proto.MSG_TO_REPL: proto.TO_REPL_SIZE,
-}
-
-
 class Service:
     def __init__(self, app):
         self.app = app
+        # request type -> (handler, body size it must have)
         self.handlers = {
-            proto.MSG_HELLO: self.hello, proto.MSG_PING: self.ping,
-            proto.MSG_GET_TELEMETRY: self.telemetry, proto.MSG_STREAM: self.stream,
-            proto.MSG_CONFIG_READ: self.config_read, proto.MSG_CONFIG_WRITE: self.config_write,
-            proto.MSG_SET_MODE: self.set_mode, proto.MSG_SET_SETPOINT: self.set_setpoint,
-            proto.MSG_CALIBRATE: self.calibrate, proto.MSG_EVENTS_READ: self.events_read,
-            proto.MSG_ALARM_ACK: self.alarm_ack, proto.MSG_BACKLOG_READ: self.backlog_read,
-            proto.MSG_TIME_SYNC: self.time_sync, proto.MSG_REBOOT: self.reboot,
-            proto.MSG_TO_REPL: self.to_repl,
+            proto.MSG_HELLO: (self.hello, proto.HELLO_SIZE),
+            proto.MSG_PING: (self.ping, proto.PING_SIZE),
+            proto.MSG_GET_TELEMETRY: (self.telemetry, proto.GET_TELEMETRY_SIZE),
+            proto.MSG_STREAM: (self.stream, proto.STREAM_SIZE),
+            proto.MSG_CONFIG_READ: (self.config_read, proto.CONFIG_READ_SIZE),
+            proto.MSG_CONFIG_WRITE: (self.config_write, proto.CONFIG_WRITE_SIZE),
+            proto.MSG_SET_MODE: (self.set_mode, proto.SET_MODE_SIZE),
+            proto.MSG_SET_SETPOINT: (self.set_setpoint, proto.SET_SETPOINT_SIZE),
+            proto.MSG_CALIBRATE: (self.calibrate, proto.CALIBRATE_SIZE),
+            proto.MSG_EVENTS_READ: (self.events_read, proto.EVENTS_READ_SIZE),
+            proto.MSG_ALARM_ACK: (self.alarm_ack, proto.ALARM_ACK_SIZE),
+            proto.MSG_BACKLOG_READ: (self.backlog_read, proto.BACKLOG_READ_SIZE),
+            proto.MSG_TIME_SYNC: (self.time_sync, proto.TIME_SYNC_SIZE),
+            proto.MSG_REBOOT: (self.reboot, proto.REBOOT_SIZE),
+            proto.MSG_TO_REPL: (self.to_repl, proto.TO_REPL_SIZE),
         }
 
     def on_request(self, link, msg_type, body_len, broadcast):
         self.app.link_seen()
-        handler = self.handlers.get(msg_type)
-        if handler is None:
+        entry = self.handlers.get(msg_type)
+        if entry is None:
             if not broadcast:
                 link.reply_error(msg_type, proto.ERR_UNKNOWN_MESSAGE_TYPE)
             return
-        if body_len != _REQUEST_SIZES[msg_type]:
+        handler, size = entry
+        if body_len != size:
             if not broadcast:
                 link.reply_error(msg_type, proto.ERR_BAD_PAYLOAD_LENGTH, body_len)
             return
