@@ -2,6 +2,7 @@
 
 from array import array
 from micropython import const
+from fixedpoint import muldiv as _muldiv  # a module name tests can swap for a checking one
 
 # Units: pH in milli-pH, time in ms, feed flow in mL/min. The output is in the caller's unit
 # (0.01 % of pump full scale is the intended one: 0..10000), |limits| <= OUT_MAX.
@@ -38,12 +39,6 @@ FF_GAIN_MAX = const(100000)  # output units per L/min of feed
 I_MAX = const(200000)  # integral clamp, 2 * OUT_MAX
 
 _GAIN_DIV = const(1000)
-
-
-def _muldiv(a, b, c):
-    # round(a * b / c) for b >= 0, c > 0 without forming a * b: small ints while b * c < 2**30
-    q = a // c
-    return q * b + ((a - q * c) * b + (c >> 1)) // c
 
 
 def _clamp(x, lo, hi):

@@ -2,6 +2,7 @@
 
 from array import array
 from micropython import const
+from fixedpoint import muldiv as _muldiv  # a module name tests can swap for a checking one
 
 # Units: flow mL/min, time ms, loop current µA.
 FLOW_OK = const(0)
@@ -23,12 +24,6 @@ _UA_VALID_HI = const(20500)
 _UA_FAULT_HI = const(21000)
 _UA_ZERO = const(4000)
 _UA_SPAN = const(16000)
-
-
-def _muldiv(a, b, c):
-    # round(a * b / c) for b >= 0, c > 0 without forming a * b: small ints while b * c < 2**30
-    q = a // c
-    return q * b + ((a - q * c) * b + (c >> 1)) // c
 
 
 class PulseFlow:

@@ -1,6 +1,7 @@
 """pH electrode: temperature-compensated Nernst conversion, buffer tables and 1/2/3-point calibration."""
 
 from micropython import const
+from fixedpoint import muldiv as _muldiv  # a module name tests can swap for a checking one
 
 # Units: electrode potential µV, temperature m°C, pH milli-pH, slope 0.01 % (10000 = 100 %).
 # pH = 7 + (offset - E) / (Nernst(T) * slope): the offset is the potential at pH 7.00.
@@ -40,12 +41,6 @@ _BUF_T = (0, 10000, 20000, 25000, 30000, 40000, 50000)
 _BUF_7_MPH = (7120, 7060, 7020, 7000, 6990, 6980, 6970)
 _BUF_10_MPH = (10320, 10180, 10060, 10010, 9970, 9890, 9830)
 _BUF_4_MPH = (4000, 4000, 4000, 4000, 4010, 4030, 4060)
-
-
-def _muldiv(a, b, c):
-    # round(a * b / c) for b >= 0, c > 0 without forming a * b: small ints while b * c < 2**30
-    q = a // c
-    return q * b + ((a - q * c) * b + (c >> 1)) // c
 
 
 def nernst_uv(t_mc):
