@@ -27,9 +27,10 @@ demo: setup
 bench: setup
 	$(BIN)/python -m sxctl.bench
 
-# Regenerate the firmware codec from protocol/messages.py.
+# Regenerate the firmware codec and protocol/README.md from the declarations.
 proto: setup
 	$(BIN)/python -m sxproto.codegen
+	$(BIN)/python -m sxproto.docgen
 
 clean:
 	rm -rf build

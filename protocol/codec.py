@@ -1,4 +1,8 @@
-"""Host codec: build and parse frames, and split a byte stream into frames."""
+"""Host codec: build and parse frames, and split a byte stream into frames.
+
+Frames are built by the construct declarations. They are parsed on a fast path: struct
+formats derived from the same declarations, tested against construct's own parse.
+"""
 import binascii
 import struct
 
@@ -112,7 +116,7 @@ def _cobs_decode(data):
 
 
 def decode(cobs_bytes):
-    """Parse one COBS-encoded frame (delimiter removed). Raises FrameError."""
+    """Parse one COBS-encoded frame (delimiter removed) on the fast path. Raises FrameError."""
     try:
         raw = _cobs_decode(cobs_bytes)
     except ValueError as e:
@@ -132,8 +136,8 @@ def decode(cobs_bytes):
 
 
 def decode_construct(cobs_bytes):
-    """`decode` done entirely by the construct declarations: the reference the fast path is
-    tested against. Raises FrameError on the same frames."""
+    """`decode` the plain way: the general COBS decoder and construct's parse of the body. The
+    reference the fast path is tested against; it refuses the same frames for the same reason."""
     try:
         raw = framing.cobs_decode(cobs_bytes)
     except ValueError as e:

@@ -1,0 +1,155 @@
+"""Test support ON MicroPython: message bodies by name, reference CRC and COBS, a fake port.
+
+Bodies are packed and unpacked from proto's constants alone; the CRC and COBS here are plain
+textbook versions, independent of link.py's; the port records what a Link writes.
+
+A body travels as a flat list in declaration order: a number or text per field, and a list of
+record lists for a record array. Text is str here; the firmware packs bytes.
+"""
+import struct
+
+import proto
+
+_layouts = {}
+
+
+def layout(name):
+    """(head format, arrays) of a message; arrays are (offset, count, format, size) per record
+    array, read from proto's NAME_FIELD_OFFSET/_COUNT/_FMT/_SIZE constants."""
+    found = _layouts.get(name)
+    if found is not None:
+        return found
+    fmt = getattr(proto, name + "_FMT", None)
+    arrays = []
+    if fmt is None:
+        fmt = getattr(proto, name + "_HEAD_FMT")
+        prefix = name + "_"
+        for attr in dir(proto):
+            if attr.startswith(prefix) and attr.endswith("_OFFSET"):
+                base = attr[:-len("_OFFSET")]
+                arrays.append((getattr(proto, attr), getattr(proto, base + "_COUNT"),
+                               getattr(proto, base + "_FMT"), getattr(proto, base + "_SIZE")))
+        arrays.sort()
+    found = _layouts[name] = (fmt, arrays)
+    return found
+
+
+def name_of(msg_type):
+    for attr in dir(proto):
+        if attr.startswith("MSG_") and getattr(proto, attr) == msg_type:
+            return attr[4:]
+    raise KeyError(msg_type)
+
+
+def size_of(name):
+    return getattr(proto, name + "_SIZE")
+
+
+def _text_out(values):
+    return [v.rstrip(b"\x00").decode() if isinstance(v, bytes) else v for v in values]
+
+
+def _text_in(values):
+    return [v.encode() if isinstance(v, str) else v for v in values]
+
+
+def unpack(name, buf, offset):
+    """The flat list of a message body at buf[offset:]."""
+    fmt, arrays = layout(name)
+    flat = _text_out(struct.unpack_from(fmt, buf, offset))
+    for at, count, rec_fmt, rec_size in arrays:
+        start = offset + at
+        flat.append([_text_out(struct.unpack_from(rec_fmt, buf, start + i * rec_size))
+                     for i in range(count)])
+    return flat
+
+
+def pack(name, buf, offset, flat):
+    """Pack a flat list as the message body at buf[offset:]; returns the body size."""
+    fmt, arrays = layout(name)
+    head = len(flat) - len(arrays)
+    struct.pack_into(fmt, buf, offset, *_text_in(flat[:head]))
+    for (at, count, rec_fmt, rec_size), recs in zip(arrays, flat[head:]):
+        for i in range(count):
+            struct.pack_into(rec_fmt, buf, offset + at + i * rec_size, *_text_in(recs[i]))
+    return size_of(name)
+
+
+def crc16_bitwise(data):
+    """CRC-16/CCITT-FALSE the textbook way: an oracle independent of the firmware's table."""
+    crc = 0xFFFF
+    for b in data:
+        crc ^= b << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    return crc
+
+
+def cobs_decode(data):
+    """Reference COBS decode of one frame without its delimiter; None if malformed."""
+    out = bytearray()
+    i = 0
+    n = len(data)
+    while i < n:
+        code = data[i]
+        if code == 0 or i + code > n:
+            return None
+        out += data[i + 1:i + code]
+        i += code
+        if code < 255 and i < n:
+            out.append(0)
+    return bytes(out)
+
+
+def cobs_encode(data):
+    """Reference COBS encode, with the zero delimiter."""
+    out = bytearray()
+    block = bytearray()
+    for b in data:
+        if b == 0:
+            out.append(len(block) + 1)
+            out += block
+            block = bytearray()
+        else:
+            block.append(b)
+            if len(block) == 254:
+                out.append(255)
+                out += block
+                block = bytearray()
+    out.append(len(block) + 1)
+    out += block
+    out.append(0)
+    return bytes(out)
+
+
+def frame(addr, flags, seq, msg_type, body=b"", crc_flip=0):
+    """Wire bytes of one frame, built with the reference CRC and COBS."""
+    raw = bytes([addr, flags, seq & 0xFF, seq >> 8, msg_type]) + body
+    crc = crc16_bitwise(raw) ^ crc_flip
+    return cobs_encode(raw + bytes([crc >> 8, crc & 0xFF]))
+
+
+class RecordingPort:
+    """A bus port: reads hand out `incoming` in chunks of at most `chunk` bytes; writes are kept."""
+
+    def __init__(self, chunk=64):
+        self.incoming = b""
+        self._at = 0
+        self.chunk = chunk
+        self.written = []
+
+    def feed(self, data):
+        self.incoming = self.incoming[self._at:] + data
+        self._at = 0
+
+    def pending(self):
+        return len(self.incoming) - self._at
+
+    def readinto(self, buf):
+        n = min(len(buf), self.chunk, len(self.incoming) - self._at)
+        buf[:n] = self.incoming[self._at:self._at + n]
+        self._at += n
+        return n
+
+    def write(self, buf, n):
+        self.written.append(bytes(buf[:n]))

@@ -1,0 +1,26 @@
+"""protocol/README.md is generated from the declarations and must not drift from them."""
+from sxproto import codec, docgen, fields, messages
+
+
+def test_protocol_readme_matches_the_declarations():
+    assert docgen.TARGET.read_text() == docgen.generate(), \
+        "protocol/README.md is stale: run `python -m sxproto.docgen`"
+
+
+def test_readme_documents_every_message_and_field():
+    text = docgen.generate()
+    for m in messages.ALL:
+        assert "\n### %s\n" % m.name in text
+    # A field's unit, scale and range appear on its row; record fields are listed too.
+    assert "| ph | i16 | pH | 0.001 | -2000..16000 (-2..16 pH) |" in text
+    assert "| items[].value | i32 |" in text
+
+
+def _zeros(struct):
+    return {f.name: [_zeros(f.record)] * f.count if f.record is not None else "" if f.text_len else 0
+            for f in fields.infos(struct)}
+
+
+def test_documented_wire_sizes_are_the_encoded_lengths():
+    for m in messages.ALL:
+        assert docgen.wire_size(m) == len(codec.encode(1, 1, 0, m, _zeros(m.body))), m.name
