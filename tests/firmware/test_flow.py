@@ -1,6 +1,7 @@
 """Tests for sensors.flow: K-factor pulse meters over a window and NAMUR NE43 4-20 mA loops."""
 
 from sensors import flow
+from fwlib_bounds import checked_muldiv as _checked
 
 _SMALL = 1 << 30
 
@@ -100,18 +101,6 @@ def test_loop_namur_ne43_bands():
     assert f.read(21001) == flow.FLOW_FAULT and f.ml_min == 0
     assert f.read(0) == flow.FLOW_FAULT  # open loop
     assert f.status == flow.FLOW_FAULT
-
-
-def _checked(orig, peak):
-    def muldiv(a, b, c):
-        q = a // c
-        for v in (a, q * c, q * b, (a - q * c) * b + (c >> 1), b * c):
-            if v < 0:
-                v = -v
-            if v > peak[0]:
-                peak[0] = v
-        return orig(a, b, c)
-    return muldiv
 
 
 def test_products_stay_small_at_extremes():

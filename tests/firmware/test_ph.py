@@ -2,6 +2,7 @@
 the input its temperature compensation uses."""
 
 from sensors import ph, temperature
+from fwlib_bounds import checked_muldiv as _checked
 
 _SMALL = 1 << 30
 
@@ -254,18 +255,6 @@ def test_temperature_products_stay_small():
     assert 2000000 * 10 < _SMALL
     for r in (1, 80306, 157325, 2000000):
         temperature.Temperature(100).read(r)
-
-
-def _checked(orig, peak):
-    def muldiv(a, b, c):
-        q = a // c
-        for v in (a, q * c, q * b, (a - q * c) * b + (c >> 1), b * c):
-            if v < 0:
-                v = -v
-            if v > peak[0]:
-                peak[0] = v
-        return orig(a, b, c)
-    return muldiv
 
 
 def test_products_stay_small_at_extremes():

@@ -1,6 +1,7 @@
 """Tests for control.pid: P/I/D arithmetic, dead band, limits, anti-windup, transfers, curve, feedforward."""
 
 from control import pid
+from fwlib_bounds import checked_muldiv as _checked
 
 _SMALL = 1 << 30
 
@@ -216,18 +217,6 @@ def test_curve_with_dead_band_is_continuous():
     assert c.error == 0
     c.update(1969, 1000)
     assert 0 < c.error <= 2
-
-
-def _checked(orig, peak):
-    def muldiv(a, b, c):
-        q = a // c
-        for v in (a, q * c, q * b, (a - q * c) * b + (c >> 1), b * c):
-            if v < 0:
-                v = -v
-            if v > peak[0]:
-                peak[0] = v
-        return orig(a, b, c)
-    return muldiv
 
 
 def test_explicit_products_bound():
