@@ -30,7 +30,6 @@ bench: setup
 # Regenerate the firmware codec and protocol/README.md from the declarations.
 proto: setup
 	$(BIN)/python -m sxproto.codegen
-	$(BIN)/python -m sxproto.docgen
 
 clean:
 	rm -rf build

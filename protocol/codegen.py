@@ -8,7 +8,7 @@ import pathlib
 import struct
 import sys
 
-from . import config_items, fields, framing, messages, schema
+from . import config_items, docgen, fields, framing, messages, schema
 
 FIRMWARE = pathlib.Path(__file__).resolve().parent.parent / "firmware"
 TARGET = FIRMWARE / "proto.py"
@@ -99,7 +99,8 @@ def generate_config_table():
     return "\n".join(out) + "\n"
 
 
-GENERATED = {TARGET: generate, CONFIG_TARGET: generate_config_table}
+# Every file derived from the declarations: the firmware codec, its config table, the reference.
+GENERATED = {TARGET: generate, CONFIG_TARGET: generate_config_table, docgen.TARGET: docgen.generate}
 
 
 def _ident(text):

@@ -1,11 +1,10 @@
 """Generate protocol/README.md, the protocol reference, from the declarations.
 
-`python -m sxproto.docgen` rewrites the file; a test fails if the committed file differs from
-what this produces, as for the firmware codec (codegen.py).
+`make proto` (sxproto.codegen) rewrites it with the firmware codec; a test fails if the
+committed file differs from what this produces.
 """
 import pathlib
 import struct
-import sys
 
 from . import fields, framing, messages, schema
 
@@ -142,18 +141,3 @@ def generate():
     out += _frame_section() + [""] + _messages_section() + [""] + _enums_section()
     out += [""] + _CHECKED
     return "\n".join(out) + "\n"
-
-
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    text = generate()
-    if argv == ["--check"]:
-        if TARGET.read_text() != text:
-            sys.exit("%s is out of date with protocol/: run `python -m sxproto.docgen`" % TARGET)
-        return
-    TARGET.write_text(text)
-    print("wrote", TARGET)
-
-
-if __name__ == "__main__":
-    main()

@@ -4,7 +4,7 @@ from sxproto import codec, docgen, fields, messages
 
 def test_protocol_readme_matches_the_declarations():
     assert docgen.TARGET.read_text() == docgen.generate(), \
-        "protocol/README.md is stale: run `python -m sxproto.docgen`"
+        "protocol/README.md is stale: run `make proto`"
 
 
 def test_readme_documents_every_message_and_field():
