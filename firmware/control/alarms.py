@@ -6,19 +6,23 @@ from time import ticks_diff
 
 # Alarm bits. The first four and AL_LINK are evaluated here; the rest are reported by the caller
 # through update(faults=...) from the sensor checks and the dosing envelope.
+# The bit values are the protocol's ALARMS (protocol/messages.py; proto.ALARM_*): telemetry
+# carries them unchanged, and a test checks they agree.
 AL_DEV_WARN = const(0x0001)  # |pH - setpoint| >= dev_warn (0.3 pH)
 AL_DEV_ALARM = const(0x0002)  # |pH - setpoint| >= dev_alarm (0.5 pH)
 AL_PH_HIGH = const(0x0004)
 AL_PH_LOW = const(0x0008)
 AL_PH_FAULT = const(0x0010)  # no valid pH (electrode at the rail, out of range, lost)
 AL_PH_STUCK = const(0x0020)
-AL_FLOW_FAULT = const(0x0040)
-AL_TEMP_FAULT = const(0x0080)  # temperature on its fixed fallback
-AL_ORP_FAULT = const(0x0100)
-AL_LINK = const(0x0200)  # nothing heard from the host for link_timeout_ms
-AL_DOSE_TRIP = const(0x0400)  # dosing envelope high-pH trip latched
-AL_DOSE_CUT = const(0x0800)  # a dose request was cut by a cap
-FAULT_BITS = const(0x0DF0)  # bits update() accepts from the caller
+AL_ORP_FAULT = const(0x0040)
+AL_FLOW_FAULT = const(0x0080)  # aqueous (feed) flow meter
+AL_FLOW_ORG_FAULT = const(0x0100)
+AL_NO_FLOW = const(0x0200)  # feed flow below the dosing minimum
+AL_DOSE_CUT = const(0x0400)  # a dose request was cut by a cap
+AL_LINK = const(0x0800)  # nothing heard from the host for link_timeout_ms
+AL_TEMP_FAULT = const(0x1000)  # temperature on its fixed fallback
+AL_DOSE_TRIP = const(0x8000)  # dosing envelope high-pH trip latched
+FAULT_BITS = const(0x97F0)  # bits update() accepts from the caller
 
 EV_RAISE = const(1)
 EV_CLEAR = const(2)

@@ -150,3 +150,15 @@ def test_bad_config_raises():
         except ValueError:
             continue
         assert False, kw
+
+
+def test_alarm_bits_are_the_protocol_bits():
+    import proto
+    for name, bit in (("DEV_WARN", proto.ALARM_PH_DEVIATION_WARN), ("DEV_ALARM", proto.ALARM_PH_DEVIATION_ALARM),
+                      ("PH_HIGH", proto.ALARM_PH_HIGH), ("PH_LOW", proto.ALARM_PH_LOW),
+                      ("PH_FAULT", proto.ALARM_PH_SENSOR_FAULT), ("PH_STUCK", proto.ALARM_PH_STUCK),
+                      ("ORP_FAULT", proto.ALARM_ORP_FAULT), ("FLOW_FAULT", proto.ALARM_FLOW_AQ_FAULT),
+                      ("FLOW_ORG_FAULT", proto.ALARM_FLOW_ORG_FAULT), ("NO_FLOW", proto.ALARM_NO_FLOW),
+                      ("DOSE_CUT", proto.ALARM_DOSE_CAPPED), ("LINK", proto.ALARM_LINK_LOST),
+                      ("TEMP_FAULT", proto.ALARM_TEMPERATURE_FAULT), ("DOSE_TRIP", proto.ALARM_DOSE_TRIP)):
+        assert getattr(A, "AL_" + name) == bit, name
