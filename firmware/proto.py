@@ -4,7 +4,7 @@ Regenerate with `make proto` after changing protocol/messages.py.
 """
 from micropython import const
 
-FINGERPRINT = 0x844ab33d  # above the 2^30 small-int range of 32-bit boards, so no const()
+FINGERPRINT = 0x2dbf912e  # above the 2^30 small-int range of 32-bit boards, so no const()
 HEADER_FMT = '<BBHB'
 HEADER_SIZE = const(5)
 CRC_SIZE = const(2)
@@ -66,6 +66,33 @@ CAL_VERDICT_REJECT = const(3)
 WRITE_TYPES = b'\x04\x06\x07\x08\t\x0b\r\x0e\x0f'
 REBOOT_MAGIC = 0x52425430
 TO_REPL_MAGIC = 0x5245504c
+
+# Plant link records (protocol/plantlink.py): field offsets, read without allocating.
+PLANT_SENSE_MAGIC_AT = const(0)
+PLANT_SENSE_FLAGS_AT = const(1)
+PLANT_SENSE_RESERVED_AT = const(2)
+PLANT_SENSE_TIME_MS_AT = const(4)
+PLANT_SENSE_PH_UV_AT = const(8)
+PLANT_SENSE_ORP_UV_AT = const(12)
+PLANT_SENSE_RTD_MOHM_AT = const(16)
+PLANT_SENSE_PULSES_AQ_AT = const(20)
+PLANT_SENSE_PULSES_ORG_AT = const(22)
+PLANT_SENSE_FMT = '<BBHIiiiHH'
+PLANT_SENSE_SIZE = const(24)
+PLANT_ACT_MAGIC_AT = const(0)
+PLANT_ACT_ENABLED_AT = const(1)
+PLANT_ACT_VALVES_AT = const(2)
+PLANT_ACT_MODE_AT = const(3)
+PLANT_ACT_TIME_MS_AT = const(4)
+PLANT_ACT_BASE_DOSE_AT = const(8)
+PLANT_ACT_REAGENT_DOSE_AT = const(10)
+PLANT_ACT_AQ_PUMP_AT = const(12)
+PLANT_ACT_ORG_PUMP_AT = const(13)
+PLANT_ACT_RESERVED_AT = const(14)
+PLANT_ACT_FMT = '<BBBBIHHBBH'
+PLANT_ACT_SIZE = const(16)
+PLANT_SENSE_MAGIC = const(0x53)
+PLANT_ACT_MAGIC = const(0x41)
 
 # HELLO: Ask a board who it is; answered with INFO.
 MSG_HELLO = const(0x01)

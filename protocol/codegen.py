@@ -8,7 +8,7 @@ import pathlib
 import struct
 import sys
 
-from . import config_items, docgen, fields, framing, messages, schema
+from . import config_items, docgen, fields, framing, messages, plantlink, schema
 
 FIRMWARE = pathlib.Path(__file__).resolve().parent.parent / "firmware"
 TARGET = FIRMWARE / "proto.py"
@@ -49,6 +49,17 @@ def generate():
     out.append("WRITE_TYPES = %r" % bytes(m.type_id for m in messages.WRITES))
     out.append("REBOOT_MAGIC = 0x%08x" % messages.REBOOT_MAGIC)
     out.append("TO_REPL_MAGIC = 0x%08x" % messages.TO_REPL_MAGIC)
+    out.append("")
+    out.append("# Plant link records (protocol/plantlink.py): field offsets, read without allocating.")
+    for name, record in plantlink.RECORDS.items():
+        offset = 0
+        for f in fields.infos(record):
+            out.append("PLANT_%s_%s_AT = const(%d)" % (name, f.name.upper(), offset))
+            offset += struct.calcsize("<" + f.fmt)
+        out.append("PLANT_%s_FMT = %r" % (name, "<" + "".join(f.fmt for f in fields.infos(record))))
+        out.append("PLANT_%s_SIZE = const(%d)" % (name, offset))
+    out.append("PLANT_SENSE_MAGIC = const(0x%02x)" % plantlink.SENSE_MAGIC)
+    out.append("PLANT_ACT_MAGIC = const(0x%02x)" % plantlink.ACT_MAGIC)
     out.append("")
     for m in sorted(messages.ALL, key=lambda m: m.type_id):
         fmt = schema.struct_format(m)

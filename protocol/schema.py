@@ -5,7 +5,7 @@ host and a board built from different declarations notice at HELLO instead of mi
 """
 import binascii
 
-from . import config_items, fields, framing, messages
+from . import config_items, fields, framing, messages, plantlink
 
 
 def canonical_text():
@@ -17,6 +17,8 @@ def canonical_text():
         lines.append("%02x:%s:%s" % (m.type_id, m.name, ";".join(
             f.describe() for f in fields.infos(m.body))))
     lines += ["cfg:" + i.describe() for i in config_items.ITEMS]
+    for name, record in sorted(plantlink.RECORDS.items()):
+        lines.append("plant:%s:%s" % (name, ";".join(f.describe() for f in fields.infos(record))))
     return "\n".join(lines)
 
 
