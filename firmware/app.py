@@ -7,7 +7,9 @@ import identity
 import memory
 import proto
 from board import BOARD
-from config import Config
+from calibration import Calibration
+from config import Config, ConfigError
+from controller import StageController
 from hal import open_hal
 from link import Link
 from service import Service
@@ -29,12 +31,13 @@ class App:
         self.time_offset = 0  # Unix seconds at boot, once the host synced the clock
         self.stage = Stage()
         self.config = Config()
+        self.controller = StageController(hal, self.config, self.stage, self.events, self.time_s)
+        self.calibration = Calibration(self.controller, self.config, self.time_s)
+        hal.write_outputs(self.stage, False)  # a reset leaves every output off
         events.push(self.events, 0, events.EV_BOOT, 0, 0)
-        self.link = Link(hal.bus, addr, Service(self).on_request)
+        self.link = Link(hal.bus, addr, Service(self).on_request, memory.link_buffers)
         self.stream_ms = 0
         self.running = True
-        self._last_heard = self.boot_ms
-        self.config_changed()
 
     # time
     def uptime_s(self):
@@ -48,31 +51,56 @@ class App:
 
     # requests that change the stage
     def link_seen(self):
-        self._last_heard = self.hal.ticks_ms()
+        self.controller.link_seen(self.hal.ticks_ms())
 
     def config_changed(self):
-        self.stage.ph_setpoint = self.config.get(T.PH_SETPOINT)
+        self.controller.configure()
 
     def set_mode(self, mode, manual_output):
-        stage = self.stage
-        stage.mode = mode
+        ctrl = self.controller
         if manual_output != 0xFFFF:
-            stage.manual_output = manual_output
-        return stage
+            self.stage.manual_output = manual_output
+            ctrl.set_manual(manual_output)
+        ctrl.set_mode(mode)
+        return self.stage
+
+    def ack_alarms(self, mask):
+        return self.controller.ack(mask, self.hal.ticks_ms())
 
     def calibrate(self, link, sensor, step, reference, temperature):
-        # Calibration needs the sensor front ends of the stage controller; until a board has
-        # them it refuses, rather than pretending to calibrate.
-        link.reply_error(proto.MSG_CALIBRATE, proto.ERR_NOT_ALLOWED_IN_THIS_MODE, sensor)
+        if sensor > proto.CAL_SENSOR_FLOW_ORG:
+            link.reply_error(proto.MSG_CALIBRATE, proto.ERR_VALUE_OUT_OF_RANGE, sensor)
+            return
+        try:
+            code = self.calibration.step(sensor, step, reference, temperature)
+        except ConfigError as e:
+            code = e.code
+        except OSError:
+            code = proto.ERR_STORAGE_FAILED
+        if code:
+            link.reply_error(proto.MSG_CALIBRATE, code, sensor)
+            return
+        self.calibration.pack_status(link.tx, proto.HEADER_SIZE, sensor)
+        link.reply(proto.MSG_CAL_STATUS, proto.CAL_STATUS_SIZE)
 
     def reboot(self):
+        self.hal.write_outputs(self.stage, False)
         self.hal.reset()
 
     def stop(self):
+        self.hal.write_outputs(self.stage, False)
         self.running = False
 
     # the loop
-    def _record(self, now):
+    def scan(self, now, scan_no):
+        """One measurement scan (and a control scan every control_scans), then a backlog record."""
+        period = self.config.get(T.MEASURE_PERIOD)
+        ctrl = self.controller
+        ctrl.measure(now, period)
+        self.calibration.scan(self.hal)
+        every = self.config.get(T.CONTROL_SCANS)
+        if scan_no % every == 0:
+            ctrl.control(now, period * every)
         backlog = self.backlog
         self.stage.pack(backlog.ring, backlog.slot(), backlog.latest + 1, self.time_s())
         backlog.commit()
@@ -82,19 +110,24 @@ class App:
         hal = self.hal
         next_scan = hal.ticks_ms()
         next_stream = next_scan
+        scan_no = 0
         while self.running:
+            hal.feed_watchdog()
             if not link.poll():
                 hal.idle(_IDLE_MS)
             now = hal.ticks_ms()
-            if time.ticks_diff(now, next_scan) >= 0:
+            while time.ticks_diff(now, next_scan) >= 0:
+                scan_no += 1
+                self.scan(next_scan, scan_no)
                 next_scan = time.ticks_add(next_scan, self.config.get(T.MEASURE_PERIOD))
-                self._record(now)
+            hal.sync()
             if self.stream_ms and time.ticks_diff(now, next_stream) >= 0:
                 next_stream = time.ticks_add(now, self.stream_ms)
                 self.stage.pack(link.tx, proto.HEADER_SIZE, self.backlog.latest, self.time_s())
                 link.reply(proto.MSG_TELEMETRY, proto.TELEMETRY_SIZE)
 
 
-def main():
+def create(hal=None):
+    """The application for this board, its outputs off; `run()` starts the loop."""
     addr, serial = identity.load()
-    App(open_hal(BOARD), addr, serial).run()
+    return App(hal or open_hal(BOARD), addr, serial)

@@ -11,6 +11,7 @@ from micropython import const
 
 import config_rules
 import config_table as T
+import proto
 
 _MAGIC = const(0x46435853)  # "SXCF"
 _HEAD = "<IHH"  # magic, version, item count
@@ -82,20 +83,19 @@ class Config:
 
     def check(self, pairs):
         """Raise ConfigError naming the first bad item; the config is not touched."""
-        from proto import ERR_CONFIG_RULE_VIOLATED, ERR_UNKNOWN_CONFIG_ITEM, ERR_VALUE_OUT_OF_RANGE
         trial = array("i", self.values)
         for item_id, value in pairs:
             i = index_of(item_id)
             if i < 0:
-                raise ConfigError(ERR_UNKNOWN_CONFIG_ITEM, item_id, "unknown config item %d" % item_id)
+                raise ConfigError(proto.ERR_UNKNOWN_CONFIG_ITEM, item_id, "unknown config item %d" % item_id)
             if not T.LO[i] <= value <= T.HI[i]:
-                raise ConfigError(ERR_VALUE_OUT_OF_RANGE, item_id, "%s=%d outside %d..%d" % (
-                    T.NAMES[i], value, T.LO[i], T.HI[i]))
+                raise ConfigError(proto.ERR_VALUE_OUT_OF_RANGE, item_id, "item %d=%d outside %d..%d" % (
+                    item_id, value, T.LO[i], T.HI[i]))
             trial[i] = value
-        bad = config_rules.violations(lambda name: trial[T.NAMES.index(name)])
+        bad = config_rules.violations(lambda i: trial[i])
         if bad:
-            name, text = bad[0]
-            raise ConfigError(ERR_CONFIG_RULE_VIOLATED, T.IDS[T.NAMES.index(name)], name + " " + text)
+            index, text = bad[0]
+            raise ConfigError(proto.ERR_CONFIG_RULE_VIOLATED, T.IDS[index], "item %d %s" % (T.IDS[index], text))
         return trial
 
     def apply(self, pairs):

@@ -1,17 +1,19 @@
 """Cross-field config rules, shared verbatim by the board and the host's plant-file check."""
+import config_table as T
 
 
 def violations(value):
-    """[(item name, text)] for every rule broken; `value(name)` gives an item's raw value."""
+    """[(item index, text)] for every rule broken; `value(index)` gives an item's raw value.
+    Indices are config_table's (on the host, sxproto.config_items provides the same table)."""
     bad = []
-    if value("ph_dev_warn") >= value("ph_dev_alarm"):
-        bad.append(("ph_dev_warn", "must be below ph_dev_alarm"))
-    if not value("ph_low_alarm") < value("ph_setpoint") < value("ph_high_trip"):
-        bad.append(("ph_setpoint", "must lie between ph_low_alarm and ph_high_trip"))
-    n = value("titration_points")
+    if value(T.PH_DEV_WARN) >= value(T.PH_DEV_ALARM):
+        bad.append((T.PH_DEV_WARN, "must be below ph_dev_alarm"))
+    if not value(T.PH_LOW_ALARM) < value(T.PH_SETPOINT) < value(T.PH_HIGH_TRIP):
+        bad.append((T.PH_SETPOINT, "must lie between ph_low_alarm and ph_high_trip"))
+    n = value(T.TITRATION_POINTS)
     for i in range(1, n):
-        if value("titration_ph_%d" % i) <= value("titration_ph_%d" % (i - 1)):
-            bad.append(("titration_ph_%d" % i, "titration pH points must increase"))
-        if value("titration_base_%d" % i) < value("titration_base_%d" % (i - 1)):
-            bad.append(("titration_base_%d" % i, "titration base points must not decrease"))
+        if value(T.TITRATION_PH_0 + i) <= value(T.TITRATION_PH_0 + i - 1):
+            bad.append((T.TITRATION_PH_0 + i, "titration pH points must increase"))
+        if value(T.TITRATION_BASE_0 + i) < value(T.TITRATION_BASE_0 + i - 1):
+            bad.append((T.TITRATION_BASE_0 + i, "titration base points must not decrease"))
     return bad

@@ -87,24 +87,31 @@ def cobs_encode(src, n, dst):
 
 
 class Link:
-    def __init__(self, port, addr, handler):
+    @staticmethod
+    def make_buffers():
+        """(rx, chunk, tx, wire, last reply): made once at reset, before the heap fragments."""
+        size = proto.MAX_FRAME + 2
+        return (bytearray(size), bytearray(64), bytearray(proto.MAX_FRAME), bytearray(size + 2),
+                bytearray(size + 2))
+
+    def __init__(self, port, addr, handler, buffers=None):
         assert proto.HEADER_SIZE == _HDR and proto.CRC_SIZE == _CRC
         self.port = port
         self.addr = addr
         self.handler = handler
-        size = proto.MAX_FRAME + 2
-        self.rx = bytearray(size)  # the frame being received, decoded in place
+        buffers = buffers or Link.make_buffers()
+        self.rx = buffers[0]  # the frame being received, decoded in place
         self._rx_len = 0
         self._discard = False  # overran: skip to the next delimiter
-        self._chunk = bytearray(64)
-        self.tx = bytearray(proto.MAX_FRAME)  # reply frame being built
-        self._wire = bytearray(size + 2)
+        self._chunk = buffers[1]
+        self.tx = buffers[2]  # reply frame being built
+        self._wire = buffers[3]
         self._seq = 0
         self._writes = bytearray(128)  # 1 where a request type changes state
         for t in proto.WRITE_TYPES:
             self._writes[t] = 1
         self._last_write = -1  # (seq << 16 | crc) of the last write answered
-        self._last_reply = bytearray(size + 2)
+        self._last_reply = buffers[4]
         self._last_reply_len = 0
         self._keeping = False
         self.rx_frames = 0

@@ -1,8 +1,27 @@
 # Runs at every reset, as on any MicroPython board; Ctrl-C stops it and leaves the REPL.
+import gc
+import sys
+
 import memory
 
 memory.reserve()  # big buffers first, while the heap is still in one piece
 
-import app
+from board import BOARD
+from hal import open_hal
 
-app.main()
+hal = open_hal(BOARD)  # outputs are off until the controller says otherwise
+loaded = set(sys.modules)
+try:
+    import app
+    controller = app.create(hal)
+except MemoryError as e:
+    # Too little memory for the controller: drop what was half loaded and run fail-safe.
+    for name in list(sys.modules):
+        if name not in loaded:
+            del sys.modules[name]
+    app = controller = None
+    memory.release()
+    gc.collect()
+    import failsafe
+    failsafe.main(hal, "out of memory: %s" % e)
+controller.run()

@@ -3,14 +3,24 @@ import gc
 
 import proto
 from board import BOARD
+from link import Link
 from ring import RecordRing
 
 backlog = None
 events_ring = None
+link_buffers = None  # the bus link's frame buffers (link.Link), kept even by the fail-safe firmware
 
 
 def reserve():
-    global backlog, events_ring
+    global backlog, events_ring, link_buffers
     gc.collect()
+    if link_buffers is None:
+        link_buffers = Link.make_buffers()
     backlog = RecordRing(BOARD.get("backlog_records", 120), proto.BACKLOG_RECORDS_SIZE)
     events_ring = RecordRing(32, proto.EVENTS_EVENTS_SIZE)
+
+
+def release():
+    """Give the rings back (the fail-safe firmware keeps only the link's buffers)."""
+    global backlog, events_ring
+    backlog = events_ring = None

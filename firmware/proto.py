@@ -4,7 +4,7 @@ Regenerate with `make proto` after changing protocol/messages.py.
 """
 from micropython import const
 
-FINGERPRINT = 0x2dbf912e  # above the 2^30 small-int range of 32-bit boards, so no const()
+FINGERPRINT = 0x6d5d7773  # above the 2^30 small-int range of 32-bit boards, so no const()
 HEADER_FMT = '<BBHB'
 HEADER_SIZE = const(5)
 CRC_SIZE = const(2)
@@ -42,7 +42,7 @@ ALARM_NO_FLOW = const(512)
 ALARM_DOSE_CAPPED = const(1024)
 ALARM_LINK_LOST = const(2048)
 ALARM_TEMPERATURE_FAULT = const(4096)
-ALARM_CONFIG_FAULT = const(8192)
+ALARM_CONTROLLER_FAULT = const(8192)
 ALARM_WATCHDOG_RESET = const(16384)
 ALARM_DOSE_TRIP = const(32768)
 

@@ -151,12 +151,8 @@ class Service:
 
     def alarm_ack(self, link):
         mask = self._u(proto.ALARM_ACK_FMT, link)[0]
-        app = self.app
-        stage = app.stage
-        acked = stage.latched & mask
-        stage.latched &= ~mask
-        if acked:
-            events.push(app.events, app.time_s(), events.EV_ACKED, 0, acked & 0x7FFF)
+        stage = self.app.stage
+        self.app.ack_alarms(mask)
         struct.pack_into(proto.ALARM_STATE_FMT, link.tx, _H, stage.alarms, stage.latched)
         link.reply(proto.MSG_ALARM_STATE, proto.ALARM_STATE_SIZE)
 

@@ -99,7 +99,6 @@ def generate_config_table():
         "",
         "COUNT = const(%d)" % len(items),
         "IDS = %r" % (tuple(i.id for i in items),),
-        "NAMES = %r" % (tuple(i.name for i in items),),
         "LO = %r" % (tuple(i.lo for i in items),),
         "HI = %r" % (tuple(i.hi for i in items),),
         "DEFAULT = %r" % (tuple(i.default for i in items),),

@@ -56,7 +56,7 @@ ITEMS = [
     Item(32, "oa_ratio", "", 0.001, 0, 10000, 1500, "organic/aqueous ratio held by the organic loop (0: use flow_org_setpoint)"),
     Item(33, "k_factor_aq", "pulses/L", 0.1, 1, 1000000, 4500, "aqueous meter K-factor"),
     Item(34, "k_factor_org", "pulses/L", 0.1, 1, 1000000, 4500, "organic meter K-factor"),
-    Item(36, "flow_kp", "% per L/min", 0.01, 0, 1000000, 5000, "flow loops: pump output per L/min of error"),
+    Item(36, "flow_kp", "% per L/min", 0.01, 0, 20000, 5000, "flow loops: pump output per L/min of error"),
     Item(37, "flow_ti", "s", 1, 0, 3600, 20, "flow loops: integral time"),
     Item(35, "feedforward", "mL base per L feed", 0.01, 0, 100000, 0, "base dosed in proportion to the aqueous flow"),
     # ORP and temperature (DOMAIN.md §2, §3)
@@ -67,6 +67,13 @@ ITEMS = [
     Item(46, "reagent_max", "mL/min", 0.01, 100, 65535, 10000, "reagent pump full scale"),
     Item(42, "temperature_fixed", "°C", 0.01, -1000, 10000, 2500, "temperature used without a probe"),
     Item(43, "temperature_source", "", 1, 0, 1, 0, "0 fixed, 1 probe"),
+    # Calibration in use (written by a committed calibration or a plant file)
+    Item(70, "ph_cal_offset", "mV", 0.001, -60000, 60000, 0, "pH electrode potential at pH 7.00"),
+    Item(71, "ph_cal_slope_acid", "%", 0.01, 8500, 10500, 10000, "pH slope below 7, % of Nernst"),
+    Item(72, "ph_cal_slope_base", "%", 0.01, 8500, 10500, 10000, "pH slope above 7, % of Nernst"),
+    Item(73, "ph_cal_id", "", 1, 0, 65535, 0, "id of the pH calibration in use (0: factory)"),
+    Item(74, "ph_cal_time", "s", 1, 0, 0x7FFFFFFF, 0, "when the pH calibration was made (Unix time)"),
+    Item(75, "orp_cal_offset", "mV", 0.001, -50000, 50000, 0, "ORP offset added to the input"),
     # Titration curve for gain scheduling: pH points and base per litre of feed (DOMAIN.md §6)
     Item(50, "titration_points", "", 1, 0, TITRATION_POINTS, 0, "points used (0: no gain scheduling)"),
 ] + [
@@ -82,14 +89,28 @@ BY_NAME = {i.name: i for i in ITEMS}
 
 
 def _load_rules():
-    # The cross-field rules run on the board too: one module, shared, not a copy.
+    # The cross-field rules run on the board too: one module, shared, not a copy. It reads
+    # item indices from config_table; here that table is made from ITEMS in the same order.
     import importlib.util
     import pathlib
+    import sys
+    import types
 
+    table = types.ModuleType("config_table")
+    for index, item in enumerate(ITEMS):
+        setattr(table, item.name.upper(), index)
     path = pathlib.Path(__file__).resolve().parent.parent / "firmware" / "config_rules.py"
     spec = importlib.util.spec_from_file_location("sxctl_config_rules", path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    saved = sys.modules.get("config_table")
+    sys.modules["config_table"] = table
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        if saved is None:
+            del sys.modules["config_table"]
+        else:
+            sys.modules["config_table"] = saved
     return module
 
 
@@ -98,4 +119,4 @@ _rules = _load_rules()
 
 def rule_violations(values):
     """Cross-field rules broken by a full {name: raw value} map, as [(item name, text)]."""
-    return _rules.violations(values.__getitem__)
+    return [(ITEMS[index].name, text) for index, text in _rules.violations(lambda i: values[ITEMS[i].name])]

@@ -24,7 +24,7 @@ ALARMS = {
     0: "ph_deviation_warn", 1: "ph_deviation_alarm", 2: "ph_high", 3: "ph_low",
     4: "ph_sensor_fault", 5: "ph_stuck", 6: "orp_fault", 7: "flow_aq_fault",
     8: "flow_org_fault", 9: "no_flow", 10: "dose_capped", 11: "link_lost",
-    12: "temperature_fault", 13: "config_fault", 14: "watchdog_reset", 15: "dose_trip",
+    12: "temperature_fault", 13: "controller_fault", 14: "watchdog_reset", 15: "dose_trip",
 }
 
 # Calibration steps (CALIBRATE.step) and sensors (CALIBRATE.sensor).

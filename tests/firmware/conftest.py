@@ -57,12 +57,8 @@ class FirmwareModule(pytest.File):
         with tempfile.TemporaryDirectory(prefix="sxctl-fwtest-") as root:
             root = pathlib.Path(root)
             image.write_tree(image.build("unix-sim"), root)
-            for path in (self.path, HERE / "fwrunner.py"):
-                (root / path.with_suffix(".mpy").name).write_bytes(
-                    image.compile_source(path.read_bytes(), path.name, None))
-            for helper in HERE.glob("fwlib_*.py"):
-                (root / helper.with_suffix(".mpy").name).write_bytes(
-                    image.compile_source(helper.read_bytes(), helper.name, None))
+            support = [self.path, HERE / "fwrunner.py"] + sorted(HERE.glob("fwlib_*.py"))
+            image.write_tree(image.support_files(support), root)
             env = dict(os.environ, SXCTL_ROM_RUN="fwrunner", SXTEST_MODULE=self.path.stem,
                        SXTEST_NAMES=",".join(self.names))
             env.pop("SXCTL_BUS", None)

@@ -1,6 +1,7 @@
 """Test support ON MicroPython: message bodies by name, reference CRC and COBS, a fake port.
 
-Bodies are packed and unpacked from proto's constants alone; the CRC and COBS here are plain
+Bodies are packed and unpacked from proto's constants alone (looked up by name in
+proto_table, since the board's proto has its integer constants folded away); the CRC and COBS here are plain
 textbook versions, independent of link.py's; the port records what a Link writes.
 
 A body travels as a flat list in declaration order: a number or text per field, and a list of
@@ -8,7 +9,7 @@ record lists for a record array. Text is str here; the firmware packs bytes.
 """
 import struct
 
-import proto
+from proto_table import VALUES as _P
 
 _layouts = {}
 
@@ -19,30 +20,29 @@ def layout(name):
     found = _layouts.get(name)
     if found is not None:
         return found
-    fmt = getattr(proto, name + "_FMT", None)
+    fmt = _P.get(name + "_FMT")
     arrays = []
     if fmt is None:
-        fmt = getattr(proto, name + "_HEAD_FMT")
+        fmt = _P[name + "_HEAD_FMT"]
         prefix = name + "_"
-        for attr in dir(proto):
+        for attr in _P:
             if attr.startswith(prefix) and attr.endswith("_OFFSET"):
                 base = attr[:-len("_OFFSET")]
-                arrays.append((getattr(proto, attr), getattr(proto, base + "_COUNT"),
-                               getattr(proto, base + "_FMT"), getattr(proto, base + "_SIZE")))
+                arrays.append((_P[attr], _P[base + "_COUNT"], _P[base + "_FMT"], _P[base + "_SIZE"]))
         arrays.sort()
     found = _layouts[name] = (fmt, arrays)
     return found
 
 
 def name_of(msg_type):
-    for attr in dir(proto):
-        if attr.startswith("MSG_") and getattr(proto, attr) == msg_type:
+    for attr in _P:
+        if attr.startswith("MSG_") and _P[attr] == msg_type:
             return attr[4:]
     raise KeyError(msg_type)
 
 
 def size_of(name):
-    return getattr(proto, name + "_SIZE")
+    return _P[name + "_SIZE"]
 
 
 def _text_out(values):

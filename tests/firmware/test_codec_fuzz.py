@@ -9,11 +9,12 @@ import random
 import fwlib_codec as F
 import proto
 from link import Link
+from proto_table import VALUES as _P
 
 ADDR = 5
 OTHER = 9
 MUTATED_FRAMES = 3000
-_SIZES = [(getattr(proto, "MSG_" + n), getattr(proto, n + "_SIZE"))
+_SIZES = [(_P["MSG_" + n], _P[n + "_SIZE"])
           for n in ("HELLO", "PING", "GET_TELEMETRY", "CONFIG_WRITE", "SET_MODE", "TIME_SYNC",
                     "TELEMETRY", "BACKLOG", "ERROR")]
 

@@ -26,9 +26,7 @@ SERVER_FILES = ("codec_server.py", "fwlib_codec.py")
 class CodecServer:
     def __init__(self, root):
         image.write_tree(image.build("unix-sim"), root)
-        for name in SERVER_FILES:
-            source = (FIRMWARE_TESTS / name).read_bytes()
-            (root / name).with_suffix(".mpy").write_bytes(image.compile_source(source, name, None))
+        image.write_tree(image.support_files([FIRMWARE_TESTS / name for name in SERVER_FILES]), root)
         env = dict(os.environ, SXCTL_ROM_RUN="codec_server")
         env.pop("SXCTL_BUS", None)
         heap = "heapsize=%dK" % boards.smallest_heap_kb()

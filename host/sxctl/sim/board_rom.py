@@ -7,8 +7,8 @@ board would. `SXCTL_ROM_MAIN=0` skips main.py (a soft reset from the raw REPL).
 `SXCTL_ROM_RUN=module` imports that module instead of main.py (the firmware test runner).
 
 The board's peripherals live outside the sandbox, so the ROM opens them first and hands
-them over as the module `sim_devices` (`bus`: the bus tty from SXCTL_BUS, or None), as a
-real port's ROM provides its UARTs.
+them over as the module `sim_devices` (`bus`: the bus tty from SXCTL_BUS; `plant`: the plant
+link tty from SXCTL_PLANT; None where not given), as a real port's ROM provides its UARTs.
 """
 import os
 import sys
@@ -99,8 +99,9 @@ class _Devices:
 
 def _open_devices():
     devices = _Devices()
-    path = os.getenv("SXCTL_BUS")
-    devices.bus = open(path, "r+b", buffering=0) if path else None
+    for name, var in (("bus", "SXCTL_BUS"), ("plant", "SXCTL_PLANT")):
+        path = os.getenv(var)
+        setattr(devices, name, open(path, "r+b", buffering=0) if path else None)
     sys.modules["sim_devices"] = devices
 
 

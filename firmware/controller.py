@@ -1,0 +1,230 @@
+"""Stage controller: measurement and control scans of one stage, wired from the sensor and
+control modules, configured from the config items. Scans allocate nothing."""
+from micropython import const
+
+import config_table as T
+import events
+import proto
+from control import alarms as A
+from control.dosing import Envelope
+from control.pid import Pid, TitrationCurve
+from control.piloop import PiLoop
+from fixedpoint import muldiv
+from sensors.checks import CHK_STUCK, SignalCheck
+from sensors.flow import FLOW_OK, PulseFlow
+from sensors.orp import ORP_OK, Orp
+from sensors.ph import Probe
+from sensors.temperature import TEMP_OK, Temperature
+
+_NEVER_MS = const(0x1FFFFFFF)  # a link timeout of "never": the largest span ticks can compare
+_FLOW_DIV = const(50000)  # flow_kp (0.01 % per L/min) * error (mL/min) / 50000 = 0.5 % steps
+_PUMP_FULL = const(200)  # pump outputs in 0.5 % steps
+
+
+class StageController:
+    def __init__(self, hal, config, stage, event_ring, time_s):
+        self.hal = hal
+        self.time_s = time_s  # board time for events
+        self.config = config
+        self.stage = stage
+        self.events = event_ring
+        self.probe = Probe()
+        self.orp = Orp()
+        self.flow_aq = PulseFlow()
+        self.flow_org = PulseFlow()
+        self.aq_loop = PiLoop(0, _FLOW_DIV, 0, _PUMP_FULL)
+        self.org_loop = PiLoop(0, _FLOW_DIV, 0, _PUMP_FULL)
+        self.orp_loop = PiLoop(0, 1, 0, 1)
+        self.check = SignalCheck()
+        self.alarms = A.Alarms()
+        self.envelope = None
+        self.pid = None
+        self.ph_valid = False
+        self.ph_stuck = 0
+        self.orp_ok = False
+        self.flow_org_ok = False
+        self.temp_fault = False
+        self.ph_ms = 0
+        self.flow_ok = False
+        self.safe = False  # in the link-loss safe state
+        self.configure()
+
+    def configure(self):
+        """Apply the config items (after boot and after every accepted config write). Allocates."""
+        c = self.config.get
+        stage = self.stage
+        stage.ph_setpoint = c(T.PH_SETPOINT)
+        measure = c(T.MEASURE_PERIOD)
+        cal = self.probe.cal
+        cal.offset_uv = c(T.PH_CAL_OFFSET)
+        cal.acid_slope = c(T.PH_CAL_SLOPE_ACID)
+        cal.base_slope = c(T.PH_CAL_SLOPE_BASE)
+        cal.cal_id = c(T.PH_CAL_ID)
+        stage.cal_id = cal.cal_id
+        self.orp = Orp(rail_uv=c(T.ORP_RANGE) * 1000)
+        self.orp.offset_uv = c(T.ORP_CAL_OFFSET)
+        self.temperature = Temperature(1000 if c(T.TEMPERATURE_SOURCE) else 0,
+                                       fixed_mc=c(T.TEMPERATURE_FIXED) * 10)
+        self.flow_aq.k_factor = max(1, c(T.K_FACTOR_AQ) // 10)
+        self.flow_org.k_factor = max(1, c(T.K_FACTOR_ORG) // 10)
+        # Checks, envelope and alarms keep their history across a config change: a config
+        # write must not reset a dose cap's accounting or forget a latched alarm.
+        self.check.stuck_ms = c(T.STUCK_WINDOW) * 1000
+        self.check.invalid_limit = c(T.INVALID_SCANS_TO_STOP)
+        n = c(T.TITRATION_POINTS)
+        curve = None
+        if n >= 2:
+            curve = TitrationCurve([(c(T.TITRATION_PH_0 + k), c(T.TITRATION_BASE_0 + k)) for k in range(n)])
+        base_max = c(T.BASE_MAX)
+        old = self.pid
+        pid = Pid(c(T.PID_KP), c(T.PID_TI) * 1000, c(T.PID_TD) * 100, 0, base_max,
+                  c(T.BASE_RATE_LIMIT), c(T.PH_DEADBAND), c(T.FEEDFORWARD), curve)
+        pid.set_setpoint(stage.ph_setpoint)
+        if old is not None:
+            # carry the running state over, so a tuning change is bumpless
+            pid.out = old.out if old.out < base_max else base_max
+            pid.manual = old.manual
+            pid.set_mode(old.mode)
+        self.pid = pid
+        env = self.envelope
+        if env is None:
+            env = self.envelope = Envelope(c(T.DOSE_CAP_PERIOD) * 10, c(T.DOSE_CAP_HOUR) * 10, base_max * 10)
+        env.pump_ul_min = base_max * 10
+        env.period_ms = c(T.DOSE_PERIOD) * 1000
+        capacity = muldiv(env.pump_ul_min, env.period_ms // 10, 6000)
+        env.period_ul = min(c(T.DOSE_CAP_PERIOD) * 10, capacity)
+        env.hour_ul = c(T.DOSE_CAP_HOUR) * 10
+        env.min_off_ms = c(T.DOSE_MIN_OFF) * 1000
+        env.min_flow_ml_min = c(T.MIN_FLOW_FOR_DOSING)
+        env.stale_ms = 3 * measure
+        env.trip_mph = c(T.PH_HIGH_TRIP)
+        self.aq_loop.set(c(T.FLOW_KP), _FLOW_DIV, c(T.FLOW_TI), _PUMP_FULL)
+        self.org_loop.set(c(T.FLOW_KP), _FLOW_DIV, c(T.FLOW_TI), _PUMP_FULL)
+        self.orp_loop.set(c(T.ORP_KP), 1, c(T.ORP_TI), c(T.REAGENT_MAX))
+        timeout = c(T.LINK_TIMEOUT) * 1000
+        al = self.alarms
+        al.dev_warn = c(T.PH_DEV_WARN)
+        al.dev_alarm = c(T.PH_DEV_ALARM)
+        al.high_mph = c(T.PH_HIGH_TRIP)
+        al.low_mph = c(T.PH_LOW_ALARM)
+        al.link_timeout_ms = timeout if 0 < timeout < _NEVER_MS else _NEVER_MS
+        self.set_mode(stage.mode)
+
+    # --- commands ---------------------------------------------------------------------------
+    def set_mode(self, mode):
+        stage = self.stage
+        stage.mode = mode
+        self.pid.set_mode(mode)
+        self.safe = False
+        if mode == proto.MODE_OFF:
+            self.envelope.disable()
+            self.aq_loop.reset()
+            self.org_loop.reset()
+            self.orp_loop.reset()
+        else:
+            self.envelope.enable()
+        self.alarms.dev_enabled = mode == proto.MODE_AUTO
+
+    def set_manual(self, base_dose):
+        self.pid.manual = base_dose
+
+    def link_seen(self, now_ms):
+        self.alarms.link_seen(now_ms)
+
+    def ack(self, mask, now_ms):
+        shown = self.alarms.ack(mask, now_ms)
+        self._drain_events(now_ms)
+        self.stage.alarms = shown
+        self.stage.latched = self.alarms.unacked
+        return shown
+
+    # --- scans ------------------------------------------------------------------------------
+    def measure(self, now_ms, dt_ms):
+        """One measurement scan: every input read, checked and converted into the stage."""
+        hal = self.hal
+        stage = self.stage
+        hal.sample()
+        sensors = hal.has_sensors
+        temp_ok = self.temperature.read(hal.rtd_mohm) == TEMP_OK
+        t_mc = self.temperature.mc
+        stage.temperature = t_mc // 10
+        mph = self.probe.ph(hal.ph_uv, t_mc)
+        flags = self.check.update(mph, sensors and not self.probe.fault, now_ms, self.pid.out)
+        self.ph_valid = flags == 0
+        self.ph_stuck = flags & CHK_STUCK
+        if self.ph_valid:
+            self.ph_ms = now_ms
+            stage.ph = self.check.value
+        self.flow_ok = sensors and self.flow_aq.add(hal.sampled_aq, dt_ms) == FLOW_OK
+        self.flow_org_ok = sensors and self.flow_org.add(hal.sampled_org, dt_ms) == FLOW_OK
+        stage.flow_aq = self.flow_aq.ml_min
+        stage.flow_org = self.flow_org.ml_min
+        self.orp_ok = sensors and self.orp.read(hal.orp_uv) == ORP_OK
+        stage.orp_mv = self.orp.mv
+        self.temp_fault = self.config.get(T.TEMPERATURE_SOURCE) and not temp_ok
+
+    def control(self, now_ms, dt_ms):
+        """One control scan: pH loop through the dosing envelope, flow and ORP loops, alarms."""
+        stage = self.stage
+        c = self.config.get
+        pid = self.pid
+        mode = stage.mode
+        if self.alarms.active & A.AL_LINK and not self.safe:
+            self._enter_safe_state(now_ms)
+            mode = stage.mode
+        request = pid.update(stage.ph, dt_ms, stage.flow_aq) if self.ph_valid or mode != proto.MODE_AUTO else 0
+        env = self.envelope
+        granted = env.grant(muldiv(request, dt_ms, 6000), now_ms, stage.ph, self.ph_valid, self.ph_ms,
+                            stage.flow_aq, self.flow_ok)
+        stage.base_dose = muldiv(granted, 6000, dt_ms) if granted else 0
+        if mode == proto.MODE_OFF:
+            stage.aq_pump = stage.org_pump = stage.reagent_dose = 0
+        elif mode != proto.MODE_HOLD:
+            stage.aq_pump = self.aq_loop.update(c(T.FLOW_AQ_SETPOINT) - stage.flow_aq, dt_ms)
+            ratio = c(T.OA_RATIO)
+            org_sp = muldiv(stage.flow_aq, ratio, 1000) if ratio else c(T.FLOW_ORG_SETPOINT)
+            stage.org_pump = self.org_loop.update(org_sp - stage.flow_org, dt_ms)
+            if self.orp_ok and c(T.ORP_KP) and not self.safe:
+                stage.reagent_dose = self.orp_loop.update(c(T.ORP_SETPOINT) - stage.orp_mv, dt_ms)
+            else:
+                stage.reagent_dose = 0
+        faults = 0
+        if not self.ph_valid:
+            faults |= A.AL_PH_FAULT
+        if self.ph_stuck:
+            faults |= A.AL_PH_STUCK
+        if not self.orp_ok and c(T.ORP_KP):
+            faults |= A.AL_ORP_FAULT
+        if not self.flow_ok:
+            faults |= A.AL_FLOW_FAULT
+        elif stage.flow_aq < c(T.MIN_FLOW_FOR_DOSING) and mode != proto.MODE_OFF:
+            faults |= A.AL_NO_FLOW
+        if env.cut:
+            faults |= A.AL_DOSE_CUT
+        if env.tripped:
+            faults |= A.AL_DOSE_TRIP
+        if self.temp_fault:
+            faults |= A.AL_TEMP_FAULT
+        stage.alarms = self.alarms.update(now_ms, stage.ph, self.ph_valid, stage.ph_setpoint, faults)
+        stage.latched = self.alarms.unacked
+        self._drain_events(now_ms)
+        self.hal.write_outputs(stage, mode != proto.MODE_OFF)
+
+    def _enter_safe_state(self, now_ms):
+        # Link lost: the configured safe state, until the host commands a mode again.
+        if self.config.get(T.SAFE_STATE) == 0:
+            self.set_mode(proto.MODE_OFF)
+        else:
+            self.set_mode(proto.MODE_HOLD)
+            self.envelope.disable()  # base off; flows keep their last output
+        self.safe = True
+
+    def _drain_events(self, now_ms):
+        al = self.alarms
+        ring = self.events
+        ph = self.stage.ph
+        while al.pop():
+            bits = al.ev_bits
+            for bit in range(16):
+                if bits >> bit & 1:
+                    events.push(ring, self.time_s(), al.ev_kind, bit, ph)
