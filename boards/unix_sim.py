@@ -8,6 +8,6 @@ BOARD = {
     "mcu": "MicroPython Unix port",
     "hal": "unix",
     "mpy_arch": None,
-    "heap_kb": 96,
+    "heap_kb": 128,
     "bus": {"baud": 115200},
 }

@@ -166,10 +166,10 @@ class StageController:
     def control(self, now_ms, dt_ms):
         """One control scan: pH loop through the dosing envelope, flow and ORP loops, alarms."""
         stage = self.stage
-        c = self.config.get
+        cfg = self.config.values  # indexed directly: a bound method would allocate
         pid = self.pid
         mode = stage.mode
-        if self.alarms.active & A.AL_LINK and not self.safe:
+        if not self.safe and self.alarms.link_lost(now_ms):
             self._enter_safe_state(now_ms)
             mode = stage.mode
         request = pid.update(stage.ph, dt_ms, stage.flow_aq) if self.ph_valid or mode != proto.MODE_AUTO else 0
@@ -180,12 +180,12 @@ class StageController:
         if mode == proto.MODE_OFF:
             stage.aq_pump = stage.org_pump = stage.reagent_dose = 0
         elif mode != proto.MODE_HOLD:
-            stage.aq_pump = self.aq_loop.update(c(T.FLOW_AQ_SETPOINT) - stage.flow_aq, dt_ms)
-            ratio = c(T.OA_RATIO)
-            org_sp = muldiv(stage.flow_aq, ratio, 1000) if ratio else c(T.FLOW_ORG_SETPOINT)
+            stage.aq_pump = self.aq_loop.update(cfg[T.FLOW_AQ_SETPOINT] - stage.flow_aq, dt_ms)
+            ratio = cfg[T.OA_RATIO]
+            org_sp = muldiv(stage.flow_aq, ratio, 1000) if ratio else cfg[T.FLOW_ORG_SETPOINT]
             stage.org_pump = self.org_loop.update(org_sp - stage.flow_org, dt_ms)
-            if self.orp_ok and c(T.ORP_KP) and not self.safe:
-                stage.reagent_dose = self.orp_loop.update(c(T.ORP_SETPOINT) - stage.orp_mv, dt_ms)
+            if self.orp_ok and cfg[T.ORP_KP] and not self.safe:
+                stage.reagent_dose = self.orp_loop.update(cfg[T.ORP_SETPOINT] - stage.orp_mv, dt_ms)
             else:
                 stage.reagent_dose = 0
         faults = 0
@@ -193,11 +193,11 @@ class StageController:
             faults |= A.AL_PH_FAULT
         if self.ph_stuck:
             faults |= A.AL_PH_STUCK
-        if not self.orp_ok and c(T.ORP_KP):
+        if not self.orp_ok and cfg[T.ORP_KP]:
             faults |= A.AL_ORP_FAULT
         if not self.flow_ok:
             faults |= A.AL_FLOW_FAULT
-        elif stage.flow_aq < c(T.MIN_FLOW_FOR_DOSING) and mode != proto.MODE_OFF:
+        elif stage.flow_aq < cfg[T.MIN_FLOW_FOR_DOSING] and mode != proto.MODE_OFF:
             faults |= A.AL_NO_FLOW
         if env.cut:
             faults |= A.AL_DOSE_CUT

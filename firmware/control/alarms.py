@@ -81,6 +81,14 @@ class Alarms:
         self._link_started = True
         self._link_lost = False
 
+    def link_lost(self, now_ms):
+        """True once nothing was heard for link_timeout_ms; held until link_seen()."""
+        if not self._link_started:
+            self.link_seen(now_ms)  # the timeout runs from the first scan after reset
+        if not self._link_lost and ticks_diff(now_ms, self._link_ms) > self.link_timeout_ms:
+            self._link_lost = True
+        return self._link_lost
+
     def _push(self, kind, bits, now_ms):
         n = self._n
         if self.count == n:
@@ -117,11 +125,7 @@ class Alarms:
                 new |= AL_PH_HIGH
             if _level(a & AL_PH_LOW, -ph_mph, -self.low_mph, h):
                 new |= AL_PH_LOW
-        if not self._link_started:
-            self.link_seen(now_ms)  # the timeout runs from the first scan after reset
-        if not self._link_lost and ticks_diff(now_ms, self._link_ms) > self.link_timeout_ms:
-            self._link_lost = True
-        if self._link_lost:
+        if self.link_lost(now_ms):
             new |= AL_LINK
         rising = new & ~a
         falling = a & ~new

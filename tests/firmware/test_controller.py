@@ -1,0 +1,156 @@
+"""The stage controller on a fake HAL: dosing, interlocks, safe state, calibration, no allocation."""
+import micropython
+
+import config_table as T
+import proto
+from calibration import Calibration
+from control import alarms as A
+from fwlib_stage import NERNST_25, make, run
+
+ID = T.IDS
+
+
+def test_boot_leaves_outputs_off():
+    ctrl, hal, stage, _ = make()
+    hal.set_ph(1000)
+    run(ctrl, 0, 10)
+    assert stage.mode == proto.MODE_OFF
+    assert stage.base_dose == 0 and stage.aq_pump == 0 and stage.org_pump == 0
+    assert hal.enabled is False
+
+
+def test_auto_doses_base_below_setpoint_and_stops_above():
+    ctrl, hal, stage, _ = make(mode=proto.MODE_AUTO)
+    hal.set_ph(1000)  # setpoint 1.5 by default: too acid, add base
+    now = run(ctrl, 0, 20)
+    dosing = stage.base_dose
+    assert dosing > 0 and hal.enabled
+    assert stage.ph == 1000
+    hal.set_ph(2500)  # far too high now: the dose winds back to zero
+    run(ctrl, now, 200)
+    assert stage.base_dose == 0
+
+
+def test_no_dosing_without_feed_flow():
+    ctrl, hal, stage, _ = make(mode=proto.MODE_AUTO)
+    hal.set_ph(1000)
+    hal.pulses = 0
+    run(ctrl, 0, 20)
+    assert stage.base_dose == 0
+    assert stage.alarms & A.AL_NO_FLOW
+
+
+def test_broken_probe_stops_dosing_within_three_scans():
+    ctrl, hal, stage, _ = make(mode=proto.MODE_AUTO)
+    hal.set_ph(1000)
+    now = run(ctrl, 0, 20)
+    assert stage.base_dose > 0
+    hal.ph_uv = 1500000  # electrode at the input rail
+    now = run(ctrl, now, 3, period=1000)
+    now = run(ctrl, now, 1, period=1000)  # the next control scan after the third bad measurement
+    assert stage.base_dose == 0
+    assert stage.alarms & A.AL_PH_FAULT
+
+
+def test_link_loss_reaches_the_safe_state_within_its_timeout():
+    ctrl, hal, stage, config = make([(ID[T.LINK_TIMEOUT], 10)], mode=proto.MODE_AUTO)
+    hal.set_ph(1000)
+    now = 0
+    for _ in range(5):  # the host polls for 10 s
+        now += 2000
+        ctrl.measure(now, 2000)
+        ctrl.link_seen(now)
+        ctrl.control(now, 2000)
+    assert stage.mode == proto.MODE_AUTO and stage.base_dose > 0
+    silent_from = now
+    while stage.mode == proto.MODE_AUTO:
+        now += 2000
+        ctrl.measure(now, 2000)
+        ctrl.control(now, 2000)
+        assert now - silent_from <= 10000 + 2000, "still dosing after the link timeout"
+    assert stage.mode == proto.MODE_OFF and stage.base_dose == 0 and hal.enabled is False
+    assert stage.alarms & A.AL_LINK
+
+
+def test_dose_cap_per_period_holds_against_a_large_request():
+    # 10 mL allowed per 60 s while the loop asks for far more (a peer once pumped 400 mL).
+    ctrl, hal, stage, _ = make([(ID[T.DOSE_CAP_PERIOD], 1000), (ID[T.DOSE_PERIOD], 60),
+                                (ID[T.PID_KP], 1000000)], mode=proto.MODE_AUTO)
+    now = 0
+    dosed_ul = 0
+    for n in range(300):  # 10 minutes
+        hal.set_ph(100 + (n % 3) * 5)  # a live electrode: a still one would be stuck
+        now += 2000
+        ctrl.measure(now, 2000)
+        ctrl.link_seen(now)
+        ctrl.control(now, 2000)
+        dosed_ul += ctrl.envelope.granted
+    assert dosed_ul <= 10 * 10000 + 10000, dosed_ul  # 10 periods of 10 mL (the first may straddle)
+    assert dosed_ul >= 5 * 10000, dosed_ul  # the cap limits dosing, it does not stop it
+    assert stage.alarms & A.AL_DOSE_CUT
+
+
+def test_control_scan_allocates_nothing():
+    ctrl, hal, stage, _ = make(mode=proto.MODE_AUTO)
+    hal.set_ph(1200)
+    now = run(ctrl, 0, 10)
+    micropython.heap_lock()
+    try:
+        for _ in range(20):
+            now += 1000
+            ctrl.measure(now, 1000)
+            ctrl.link_seen(now)
+            ctrl.control(now, 2000)
+    finally:
+        micropython.heap_unlock()
+    assert stage.base_dose > 0
+
+
+def _feed(cal, hal, uv, scans=5):
+    hal.ph_uv = uv
+    for _ in range(scans):
+        cal.scan(hal)
+
+
+def test_two_point_ph_calibration_commits_slope_and_offset():
+    ctrl, hal, stage, config = make()
+    cal = Calibration(ctrl, config, lambda: 1700000000)
+    assert cal.step(proto.CAL_SENSOR_PH, proto.CAL_STEP_BEGIN, 0, 0) == 0
+    # An electrode 12 mV off at pH 7 with a 97 % slope, in buffers at 25 °C.
+    _feed(cal, hal, 12000)
+    assert cal.stable()
+    assert cal.step(proto.CAL_SENSOR_PH, proto.CAL_STEP_POINT, 7000, 2500) == 0
+    _feed(cal, hal, 12000 + 3 * NERNST_25 * 97 // 100)
+    assert cal.step(proto.CAL_SENSOR_PH, proto.CAL_STEP_POINT, 4000, 2500) == 0
+    assert cal.verdict == proto.CAL_VERDICT_OK
+    assert cal.step(proto.CAL_SENSOR_PH, proto.CAL_STEP_COMMIT, 0, 0) == 0
+    assert config.get(T.PH_CAL_OFFSET) == 12000
+    assert abs(config.get(T.PH_CAL_SLOPE_ACID) - 9700) <= 2
+    assert config.get(T.PH_CAL_ID) == 1 and stage.cal_id == 1
+    hal.ph_uv = 12000 + 2 * NERNST_25 * 97 // 100
+    assert abs(ctrl.probe.ph(hal.ph_uv, 25000) - 5000) <= 2
+
+
+def test_rejected_calibration_cannot_be_committed_and_abort_restores():
+    ctrl, hal, stage, config = make()
+    cal = Calibration(ctrl, config, lambda: 0)
+    cal.step(proto.CAL_SENSOR_PH, proto.CAL_STEP_BEGIN, 0, 0)
+    _feed(cal, hal, 80000)  # 80 mV at pH 7: beyond the ±60 mV reject limit
+    cal.step(proto.CAL_SENSOR_PH, proto.CAL_STEP_POINT, 7000, 2500)
+    assert cal.verdict == proto.CAL_VERDICT_REJECT
+    assert cal.step(proto.CAL_SENSOR_PH, proto.CAL_STEP_COMMIT, 0, 0) == proto.ERR_CALIBRATION_REJECTED
+    cal.step(proto.CAL_SENSOR_PH, proto.CAL_STEP_ABORT, 0, 0)
+    assert ctrl.probe.cal.offset_uv == 0 and config.get(T.PH_CAL_ID) == 0
+
+
+def test_flow_meter_calibration_sets_the_k_factor():
+    ctrl, hal, stage, config = make()
+    cal = Calibration(ctrl, config, lambda: 0)
+    cal.step(proto.CAL_SENSOR_FLOW_AQ, proto.CAL_STEP_BEGIN, 0, 0)
+    hal.pulses = 50
+    for _ in range(10):
+        hal.sample()
+        cal.scan(hal)
+    cal.step(proto.CAL_SENSOR_FLOW_AQ, proto.CAL_STEP_POINT, 1000, 0)  # 500 pulses for 1000 mL
+    assert cal.step(proto.CAL_SENSOR_FLOW_AQ, proto.CAL_STEP_COMMIT, 0, 0) == 0
+    assert config.get(T.K_FACTOR_AQ) == 5000  # 500 pulses/L in 0.1 units
