@@ -13,6 +13,7 @@ from .. import BUILD_DIR
 # section -> module whose run(options) returns its Figures; a new section is one line here.
 SECTIONS = {
     "protocol": "sxctl.bench.protocol",
+    "host": "sxctl.bench.host_flash",
 }
 OUTPUT = BUILD_DIR / "bench.json"
 _OPS = {">=": operator.ge, "<=": operator.le, "==": operator.eq}
