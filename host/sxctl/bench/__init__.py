@@ -14,6 +14,7 @@ from .. import BUILD_DIR
 SECTIONS = {
     "protocol": "sxctl.bench.protocol",
     "host": "sxctl.bench.host_flash",
+    "firmware": "sxctl.bench.firmware",
 }
 OUTPUT = BUILD_DIR / "bench.json"
 _OPS = {">=": operator.ge, "<=": operator.le, "==": operator.eq}

@@ -123,8 +123,9 @@ def firmware_reply():
     values = ", ".join(str(TELEMETRY[f.name]) for f in fields.infos(messages.TELEMETRY.body))
     with tempfile.TemporaryDirectory(prefix="sxctl-bench-") as root:
         image.write_tree(image.build("unix-sim"), pathlib.Path(root))
-        with open(os.path.join(root, "bench_reply.py"), "w") as f:
-            f.write(_FIRMWARE_PROGRAM % {"values": values})
+        with open(os.path.join(root, "bench_reply.py"), "wb") as f:
+            # folded like the firmware it measures: proto's constants are not names on a board
+            f.write(image.fold_source((_FIRMWARE_PROGRAM % {"values": values}).encode(), "bench_reply.py"))
         env = dict(os.environ, SXCTL_ROM_RUN="bench_reply")
         env.pop("SXCTL_BUS", None)
         proc = subprocess.run(
