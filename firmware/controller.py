@@ -76,6 +76,7 @@ class StageController:
         if n >= 2:
             curve = TitrationCurve([(c(T.TITRATION_PH_0 + k), c(T.TITRATION_BASE_0 + k)) for k in range(n)])
         base_max = c(T.BASE_MAX)
+        self.hal.set_full_scale(base_max, c(T.REAGENT_MAX))
         old = self.pid
         pid = Pid(c(T.PID_KP), c(T.PID_TI) * 1000, c(T.PID_TD) * 100, 0, base_max,
                   c(T.BASE_RATE_LIMIT), c(T.PH_DEADBAND), c(T.FEEDFORWARD), curve)
@@ -174,9 +175,10 @@ class StageController:
             mode = stage.mode
         request = pid.update(stage.ph, dt_ms, stage.flow_aq) if self.ph_valid or mode != proto.MODE_AUTO else 0
         env = self.envelope
-        granted = env.grant(muldiv(request, dt_ms, 6000), now_ms, stage.ph, self.ph_valid, self.ph_ms,
-                            stage.flow_aq, self.flow_ok)
-        stage.base_dose = muldiv(granted, 6000, dt_ms) if granted else 0
+        want_ul = muldiv(request, dt_ms, 6000)  # 0.01 mL/min over the scan -> µL
+        granted = env.grant(want_ul, now_ms, stage.ph, self.ph_valid, self.ph_ms, stage.flow_aq, self.flow_ok)
+        # back to a rate; when nothing was cut, the request itself (no rounding round trip)
+        stage.base_dose = request if granted == want_ul else muldiv(granted, 6000, dt_ms)
         if mode == proto.MODE_OFF:
             stage.aq_pump = stage.org_pump = stage.reagent_dose = 0
         elif mode != proto.MODE_HOLD:

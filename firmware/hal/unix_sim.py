@@ -107,6 +107,9 @@ class UnixSimHal:
         self.pulses_aq = 0
         self.pulses_org = 0
 
+    def set_full_scale(self, base_full, reagent_full):
+        pass  # the plant link carries doses in mL/min, not duty
+
     def write_outputs(self, stage, enabled):
         self._enabled = enabled
         self._stage = stage

@@ -59,6 +59,9 @@ class FirmwareModule(pytest.File):
             image.write_tree(image.build("unix-sim"), root)
             support = [self.path, HERE / "fwrunner.py"] + sorted(HERE.glob("fwlib_*.py"))
             image.write_tree(image.support_files(support), root)
+            for path in boards.BOARDS_DIR.glob("*.py"):  # every board definition, as board_<file>
+                (root / ("board_%s.mpy" % path.stem)).write_bytes(
+                    image.compile_source(path.read_bytes(), "board_%s.py" % path.stem, None))
             env = dict(os.environ, SXCTL_ROM_RUN="fwrunner", SXTEST_MODULE=self.path.stem,
                        SXTEST_NAMES=",".join(self.names))
             env.pop("SXCTL_BUS", None)

@@ -32,6 +32,9 @@ class FakeHal:
         self.sampled_aq = self.pulses
         self.sampled_org = self.pulses
 
+    def set_full_scale(self, base_full, reagent_full):
+        self.full_scale = (base_full, reagent_full)
+
     def write_outputs(self, stage, enabled):
         self.enabled = enabled
         self.writes += 1

@@ -154,3 +154,59 @@ def test_flow_meter_calibration_sets_the_k_factor():
     cal.step(proto.CAL_SENSOR_FLOW_AQ, proto.CAL_STEP_POINT, 1000, 0)  # 500 pulses for 1000 mL
     assert cal.step(proto.CAL_SENSOR_FLOW_AQ, proto.CAL_STEP_COMMIT, 0, 0) == 0
     assert config.get(T.K_FACTOR_AQ) == 5000  # 500 pulses/L in 0.1 units
+
+
+def test_flow_loops_drive_the_pumps_and_hold_the_oa_ratio():
+    # Feed meter reads ~1.07 L/min (8 pulses/s at 450 pulses/L); setpoint 2 L/min: pump up.
+    ctrl, hal, stage, config = make([(ID[T.FLOW_AQ_SETPOINT], 2000), (ID[T.OA_RATIO], 1500)],
+                                    mode=proto.MODE_AUTO)
+    hal.set_ph(1500)
+    run(ctrl, 0, 20)
+    assert stage.flow_aq > 1000 and stage.aq_pump > 0
+    rising = stage.aq_pump
+    run(ctrl, 20000, 20)
+    assert stage.aq_pump > rising  # the integral keeps pushing while the flow stays low
+    # The organic setpoint is 1.5 x the measured aqueous flow, above the ~1.07 L/min it reads.
+    assert stage.org_pump > 0
+
+
+def test_orp_loop_doses_reagent_below_its_setpoint_only_when_enabled():
+    ctrl, hal, stage, config = make(mode=proto.MODE_AUTO)
+    hal.set_ph(1500)
+    hal.orp_uv = 500000  # 500 mV, setpoint 680 mV
+    run(ctrl, 0, 10)
+    assert stage.orp_mv == 500 and stage.reagent_dose == 0  # orp_kp 0: no ORP loop
+    config.apply([(ID[T.ORP_KP], 100)])
+    ctrl.configure()
+    run(ctrl, 10000, 10)
+    assert stage.reagent_dose > 0
+    hal.orp_uv = 1100000  # at the input rail: a fault, not a value
+    run(ctrl, 20000, 4)
+    assert stage.reagent_dose == 0 and stage.alarms & A.AL_ORP_FAULT
+
+
+def test_manual_mode_doses_the_manual_output_within_the_caps():
+    ctrl, hal, stage, config = make(mode=proto.MODE_MANUAL)
+    ctrl.set_manual(1000)  # 10 mL/min
+    hal.set_ph(1500)
+    run(ctrl, 0, 40)
+    assert stage.base_dose == 1000
+    hal.pulses = 0  # no feed flow: the envelope still refuses, whatever the mode
+    run(ctrl, 40000, 6)
+    assert stage.base_dose == 0
+
+
+def test_alarms_are_queued_as_numbered_events_and_latch_until_acknowledged():
+    ctrl, hal, stage, config = make(mode=proto.MODE_AUTO)
+    hal.set_ph(1500)
+    now = run(ctrl, 0, 6)
+    before = ctrl.events.latest
+    hal.set_ph(2300)  # 0.8 pH above setpoint: deviation warn and alarm
+    now = run(ctrl, now, 4)
+    assert stage.alarms & A.AL_DEV_ALARM
+    assert ctrl.events.latest > before
+    hal.set_ph(1500)
+    now = run(ctrl, now, 6)
+    assert stage.alarms & A.AL_DEV_ALARM  # gone, but latched
+    ctrl.ack(A.AL_DEV_WARN | A.AL_DEV_ALARM, now)
+    assert not stage.alarms & (A.AL_DEV_WARN | A.AL_DEV_ALARM)
