@@ -1,0 +1,34 @@
+"""sxctl calibrate: guided pH, ORP or flow-meter calibration of one board."""
+from . import common
+
+HELP = "calibrate a board's pH, ORP or flow input (guided, or scripted with --yes)"
+EXAMPLE = "sxctl calibrate ph --port /dev/ttyUSB0 --addr 2 --points 7.00,4.00 --temperature 21.5"
+
+
+def add_arguments(p):
+    p.add_argument("sensor", choices=["ph", "orp", "flow_aq", "flow_org"], help="the input to calibrate")
+    common.bus_port(p)
+    common.board_addr(p)
+    p.add_argument("--points", default=None,
+                   help="pH buffers (default 7.00,4.00,10.01; mid point first), the ORP standard in mV "
+                        "(default 225), or the volume in mL run through a flow meter")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="buffer temperature in °C (default: the board's temperature input)")
+    p.add_argument("--yes", action="store_true", help="no prompts: take each point when stable and commit")
+    p.add_argument("--stable-timeout", type=float, default=120.0, help="seconds to wait for a stable reading")
+
+
+def run(args):
+    from ..buslink import BusClient
+    from ..calibrate import Wizard
+
+    default = {"ph": "7.00,4.00,10.01", "orp": "225"}.get(args.sensor)
+    points = (args.points or default or "").split(",")
+    if not points or points == [""]:
+        from ..errors import SxctlError
+        raise SxctlError("give the volume run through the meter with --points, in mL")
+    with BusClient(args.port, baud=args.baud) as bus:
+        bus.hello(args.addr)
+        wizard = Wizard(bus, args.addr, args.sensor, assume_yes=args.yes, stable_timeout=args.stable_timeout)
+        result = wizard.run([p.strip() for p in points], args.temperature)
+    return 0 if result is not None else 1
