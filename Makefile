@@ -7,7 +7,7 @@ STAMP := $(VENV)/.setup-done
 MICROPYTHON ?=
 export MICROPYTHON
 
-.PHONY: setup test demo bench proto clean
+.PHONY: setup test demo bench faults proto clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,10 @@ demo: setup
 
 bench: setup
 	$(BIN)/python -m sxctl.bench
+
+# The reliability and security campaign; writes build/faults.json (a short form runs in make test).
+faults: setup
+	$(BIN)/python -m sxctl.faults
 
 # Regenerate the firmware codec and protocol/README.md from the declarations.
 proto: setup
