@@ -10,6 +10,7 @@ from .. import BUILD_DIR
 
 SECTIONS = {
     "sensors": "sxctl.faults.sensors",
+    "config_crash": "sxctl.faults.config_crash",
 }
 OUTPUT = BUILD_DIR / "faults.json"
 

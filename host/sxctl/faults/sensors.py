@@ -1,15 +1,8 @@
 """Fault section `sensors`: open probe, rail, stuck value, broken glass and noise spikes against
 a dosing stage controller on the Unix port. Each fault must raise its alarm and stop base
 dosing within the scans the firmware states; spikes must be rejected without an alarm."""
-import json
-import os
-import pathlib
-import subprocess
-import tempfile
-
-from .. import ROOT, image, toolchain
 from ..bench import Figure
-from ..sim.vboard import ROM_SOURCE
+from .board import run_program
 
 # Scans within which each fault must be detected (alarm and dosing stopped), from the firmware's
 # settings: 3 invalid scans to stop (+1 for the next control scan), the 120 s stuck window at
@@ -19,18 +12,7 @@ STATED_SCANS = {"open_probe": 4, "rail": 4, "stuck": 126, "broken_glass": 4}
 
 
 def campaign():
-    with tempfile.TemporaryDirectory(prefix="sxctl-faults-") as root:
-        root = pathlib.Path(root)
-        image.write_tree(image.build("unix-sim"), root)
-        support = [ROOT / "tests" / "firmware" / "fwlib_stage.py", pathlib.Path(__file__).with_name("fw_sensor_faults.py")]
-        image.write_tree(image.support_files(support), root)
-        env = dict(os.environ, SXCTL_ROM_RUN="fw_sensor_faults")
-        proc = subprocess.run([toolchain.micropython_path(), "-X", "heapsize=256K", "-c", ROM_SOURCE],
-                              cwd=root, env=env, capture_output=True, text=True, timeout=300)
-    last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
-    if not last.startswith("["):
-        raise RuntimeError("sensor fault campaign failed:\n%s%s" % (proc.stdout, proc.stderr))
-    return {r["fault"]: r for r in json.loads(last)}
+    return {r["fault"]: r for r in run_program("fw_sensor_faults.py", ["fwlib_stage.py"])}
 
 
 def run(short):
