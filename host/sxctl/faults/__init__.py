@@ -4,13 +4,13 @@ Each section is a module whose run(short) returns Figures (sxctl.bench.Figure); 
 to build/faults.json and a table. `--short` is the quick form that `make test` runs.
 """
 import importlib
-import json
 
-from .. import BUILD_DIR
+from .. import BUILD_DIR, bench
 
 SECTIONS = {
     "sensors": "sxctl.faults.sensors",
     "config_crash": "sxctl.faults.config_crash",
+    "fuzz": "sxctl.faults.fuzz",
 }
 OUTPUT = BUILD_DIR / "faults.json"
 
@@ -23,9 +23,5 @@ def run(names, short):
 
 
 def write(figures, path=OUTPUT):
-    data = {f.key: f.value for f in figures}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
-    return data
+    """Merge into build/faults.json: a run of some sections keeps the others' figures."""
+    return bench.merge(figures, path)
