@@ -164,6 +164,11 @@ class StageController:
         stage.orp_mv = self.orp.mv
         self.temp_fault = self.config.get(T.TEMPERATURE_SOURCE) and not temp_ok
 
+    def link_timed_out(self, now_ms, scan_ms):
+        """True when the link timeout will have passed before the next scan: the caller runs a
+        control scan now, so the safe state is reached within the timeout, not up to a scan late."""
+        return not self.safe and self.alarms.link_lost(now_ms + scan_ms)
+
     def control(self, now_ms, dt_ms):
         """One control scan: pH loop through the dosing envelope, flow and ORP loops, alarms."""
         stage = self.stage

@@ -11,6 +11,7 @@ SECTIONS = {
     "sensors": "sxctl.faults.sensors",
     "config_crash": "sxctl.faults.config_crash",
     "fuzz": "sxctl.faults.fuzz",
+    "link_loss": "sxctl.faults.link_loss",
 }
 OUTPUT = BUILD_DIR / "faults.json"
 
