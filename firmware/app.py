@@ -102,7 +102,7 @@ class App:
         if self.calibration is not None:
             self.calibration.scan(self.hal)
         every = self.config.get(T.CONTROL_SCANS)
-        if scan_no % every == 0 or ctrl.link_timed_out(now, period):
+        if ctrl.link_timed_out(now, period) or scan_no % every == 0:  # the timeout check first: it latches
             ctrl.control(now, period * every)
         backlog = self.backlog
         self.stage.pack(backlog.ring, backlog.slot(), backlog.latest + 1, self.time_s())

@@ -70,7 +70,7 @@ def test_link_loss_reaches_the_safe_state_within_its_timeout():
         now += 1000
         n += 1
         ctrl.measure(now, 1000)
-        if n % 2 == 0 or ctrl.link_timed_out(now, 1000):
+        if ctrl.link_timed_out(now, 1000) or n % 2 == 0:
             ctrl.control(now, 2000)
         assert now - silent_from <= 10000, "still in auto at the link timeout"
     assert stage.mode == proto.MODE_OFF and stage.base_dose == 0 and hal.enabled is False
