@@ -7,6 +7,13 @@ dropped, and a zero byte always starts a fresh frame, so noise costs at most one
 
 A write request that arrives again with the same sequence number and CRC (the host retried
 because our answer was lost) gets the stored answer again and is not applied twice.
+
+A signed frame (proto.FLAG_SIGNED) has its counter and MAC after the body; the handler sees
+the body only. With a `guard` (signing.Signing: a plant key is provisioned) a write is applied
+only if the guard passes it; a refused write is answered with the guard's ERROR code and not
+remembered, so a forged or replayed frame cannot displace the answer kept for a retry. A
+retried signed write is the same frame (same seq, counter, MAC, CRC): it gets the kept
+answer and counts as a duplicate, not as a replay. Reads never reach the guard.
 """
 import struct
 from array import array
@@ -114,6 +121,7 @@ class Link:
         self._last_reply = buffers[4]
         self._last_reply_len = 0
         self._keeping = False
+        self.guard = None  # signing.Signing once a plant key is provisioned
         self.rx_frames = 0
         self.crc_errors = 0
         self.dropped = 0
@@ -152,8 +160,8 @@ class Link:
         if n < _HDR + _CRC:
             self.dropped += 1
             return
-        body_end = n - _CRC
-        if crc16(rx, body_end) != (rx[body_end] << 8) | rx[body_end + 1]:
+        crc_at = n - _CRC
+        if crc16(rx, crc_at) != (rx[crc_at] << 8) | rx[crc_at + 1]:
             self.crc_errors += 1
             return
         addr = rx[0]
@@ -161,17 +169,29 @@ class Link:
             return  # another board's frame: a multi-drop bus carries them all
         if rx[1] & proto.FLAG_REPLY:
             return  # another board's answer
+        signed = rx[1] & proto.FLAG_SIGNED
+        body_end = crc_at - proto.SIGNATURE_SIZE if signed else crc_at
+        if body_end < _HDR:
+            self.dropped += 1  # too short to hold its signature
+            return
         self.rx_frames += 1
         self._seq = rx[2] | (rx[3] << 8)
         msg_type = rx[4]
         self._keeping = False
         if msg_type < 128 and self._writes[msg_type]:
-            key = (self._seq << 16) | (rx[body_end] << 8) | rx[body_end + 1]
+            key = (self._seq << 16) | (rx[crc_at] << 8) | rx[crc_at + 1]
             if key == self._last_write:
                 self.duplicates += 1
                 if addr != proto.BROADCAST:
                     self.port.write(self._last_reply, self._last_reply_len)
                 return
+            guard = self.guard
+            if guard is not None:
+                refused = guard.check(rx, body_end, signed)
+                if refused:
+                    if addr != proto.BROADCAST:
+                        self.reply_error(msg_type, refused)
+                    return
             self._last_write = key
             self._last_reply_len = 0
             self._keeping = True

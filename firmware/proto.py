@@ -4,7 +4,7 @@ Regenerate with `make proto` after changing protocol/messages.py.
 """
 from micropython import const
 
-FINGERPRINT = 0x6d5d7773  # above the 2^30 small-int range of 32-bit boards, so no const()
+FINGERPRINT = 0xe65235df  # above the 2^30 small-int range of 32-bit boards, so no const()
 HEADER_FMT = '<BBHB'
 HEADER_SIZE = const(5)
 CRC_SIZE = const(2)
@@ -13,6 +13,10 @@ BROADCAST = const(255)
 HOST_ADDR = const(0)
 FLAG_REPLY = const(1)
 FLAG_ERROR = const(2)
+FLAG_SIGNED = const(4)
+MAC_SIZE = const(12)  # a signed frame: counter u32le, then the MAC, before the CRC
+SIGNATURE_SIZE = const(16)
+KEY_ID_TEXT = 'sxctl key id'
 
 ERR_UNKNOWN_MESSAGE_TYPE = const(1)
 ERR_BAD_PAYLOAD_LENGTH = const(2)
@@ -23,6 +27,9 @@ ERR_BAD_MAGIC = const(6)
 ERR_NOT_ALLOWED_IN_THIS_MODE = const(7)
 ERR_CALIBRATION_REJECTED = const(8)
 ERR_STORAGE_FAILED = const(9)
+ERR_SIGNATURE_REQUIRED = const(10)
+ERR_BAD_SIGNATURE = const(11)
+ERR_REPLAYED = const(12)
 
 MODE_OFF = const(0)
 MODE_MANUAL = const(1)
@@ -173,6 +180,11 @@ MSG_TO_REPL = const(0x0f)
 TO_REPL_FMT = '<I'
 TO_REPL_SIZE = const(4)
 
+# SIGNING_READ: Ask whether writes must be signed, the counter they must exceed, and the refusals so far.
+MSG_SIGNING_READ = const(0x10)
+SIGNING_READ_FMT = '<'
+SIGNING_READ_SIZE = const(0)
+
 # INFO: Who the board is and how its link is doing.
 MSG_INFO = const(0x81)
 INFO_FMT = '<IBBB12s12sIIBHHHIIII'
@@ -250,6 +262,11 @@ TIME_ACK_SIZE = const(4)
 MSG_ACK = const(0x8e)
 ACK_FMT = '<B'
 ACK_SIZE = const(1)
+
+# SIGNING_STATE: How the board checks signed writes (docs/security.md).
+MSG_SIGNING_STATE = const(0x90)
+SIGNING_STATE_FMT = '<IIIIII'
+SIGNING_STATE_SIZE = const(24)
 
 # ERROR: A request was refused.
 MSG_ERROR = const(0xff)

@@ -32,6 +32,7 @@ class Service:
             proto.MSG_TIME_SYNC: (self.time_sync, proto.TIME_SYNC_SIZE),
             proto.MSG_REBOOT: (self.reboot, proto.REBOOT_SIZE),
             proto.MSG_TO_REPL: (self.to_repl, proto.TO_REPL_SIZE),
+            proto.MSG_SIGNING_READ: (self.signing, proto.SIGNING_READ_SIZE),
         }
 
     def on_request(self, link, msg_type, body_len, broadcast):
@@ -176,6 +177,15 @@ class Service:
         if link.rx[0] != proto.BROADCAST:
             struct.pack_into(proto.TIME_ACK_FMT, link.tx, _H, app.time_s())
             link.reply(proto.MSG_TIME_ACK, proto.TIME_ACK_SIZE)
+
+    def signing(self, link):
+        guard = link.guard  # None: no plant key, writes need no signature
+        if guard is None:
+            struct.pack_into(proto.SIGNING_STATE_FMT, link.tx, _H, 0, 0, 0, 0, 0, 0)
+        else:
+            struct.pack_into(proto.SIGNING_STATE_FMT, link.tx, _H, guard.key_id, guard.counter,
+                             guard.stored, guard.unsigned, guard.bad_signature, guard.replayed)
+        link.reply(proto.MSG_SIGNING_STATE, proto.SIGNING_STATE_SIZE)
 
     def _magic(self, link, fmt, magic, request):
         if self._u(fmt, link)[0] != magic:

@@ -1,7 +1,8 @@
 """Host codec: build and parse frames, and split a byte stream into frames.
 
 Frames are built by the construct declarations. They are parsed on a fast path: struct
-formats derived from the same declarations, tested against construct's own parse.
+formats derived from the same declarations, tested against construct's own parse. A signed
+frame decodes with its counter and MAC; checking the MAC is the board's job.
 """
 import binascii
 import struct
@@ -11,6 +12,7 @@ import construct as c
 from . import fields, framing, messages, schema
 
 _MIN_FRAME = framing.HEADER_SIZE + framing.CRC_SIZE
+_SIG = framing.SIGNATURE_SIZE
 
 
 class FrameError(ValueError):
@@ -22,30 +24,38 @@ class FrameError(ValueError):
 
 
 class Decoded:
-    __slots__ = ("addr", "flags", "seq", "message", "values")
+    __slots__ = ("addr", "flags", "seq", "message", "values", "counter", "mac")
 
-    def __init__(self, addr, flags, seq, message, values):
+    def __init__(self, addr, flags, seq, message, values, counter=None, mac=None):
         self.addr = addr
         self.flags = flags
         self.seq = seq
         self.message = message
         self.values = values
+        self.counter = counter  # a signed frame's counter and MAC; None on an unsigned one
+        self.mac = mac
 
     def __repr__(self):
-        return "Decoded(addr=%d, flags=%d, seq=%d, %s, %r)" % (
-            self.addr, self.flags, self.seq, self.message.name, self.values)
+        return "Decoded(addr=%d, flags=%d, seq=%d, %s, %r%s)" % (
+            self.addr, self.flags, self.seq, self.message.name, self.values,
+            "" if self.counter is None else ", counter=%d" % self.counter)
 
 
-def build_frame(addr, flags, seq, message, values=None):
-    """The frame bytes (before COBS) for one message."""
-    return framing.Frame.build(dict(fields=dict(value=dict(
-        header=dict(addr=addr, flags=flags, seq=seq, type=message.type_id),
-        body=values or {}))))
+def build_frame(addr, flags, seq, message, values=None, key=None, counter=None, mac=None):
+    """The frame bytes (before COBS) for one message. With a `counter` the frame is signed
+    (FLAG_SIGNED): its MAC is computed with `key`, or taken as given in `mac`."""
+    if counter is not None:
+        flags |= framing.FLAG_SIGNED
+    signed = dict(header=dict(addr=addr, flags=flags, seq=seq, type=message.type_id),
+                  body=values or {}, counter=counter)
+    return framing.Frame.build(dict(fields=dict(value=dict(signed=dict(value=signed), mac=mac))),
+                               key=key if counter is not None else None)
 
 
-def encode(addr, flags, seq, message, values=None, lead=False):
-    """Wire bytes for one message; `lead` prefixes a zero to flush a receiver's partial frame."""
-    wire = framing.cobs_encode(build_frame(addr, flags, seq, message, values)) + b"\x00"
+def encode(addr, flags, seq, message, values=None, lead=False, key=None, counter=None):
+    """Wire bytes for one message; `lead` prefixes a zero to flush a receiver's partial frame.
+    With `key` and `counter` the frame is signed."""
+    wire = framing.cobs_encode(build_frame(addr, flags, seq, message, values, key, counter)) + b"\x00"
     return b"\x00" + wire if lead else wire
 
 
@@ -129,10 +139,20 @@ def decode(cobs_bytes):
     layout = _LAYOUTS.get(raw[4])
     if layout is None:
         raise FrameError("malformed", "unknown message type 0x%02x" % raw[4])
-    if len(raw) != layout.frame_size:
+    signed = raw[1] & framing.FLAG_SIGNED
+    if len(raw) != layout.frame_size + (_SIG if signed else 0):
         raise FrameError("malformed", "%s body is %d bytes, expected %d" % (
-            layout.message.name, len(raw) - _MIN_FRAME, layout.struct.size))
-    return Decoded(raw[0], raw[1], raw[2] | raw[3] << 8, layout.message, layout.values(raw))
+            layout.message.name, len(raw) - _MIN_FRAME - (_SIG if signed else 0), layout.struct.size))
+    decoded = Decoded(raw[0], raw[1], raw[2] | raw[3] << 8, layout.message, layout.values(raw))
+    if signed:
+        _signature(decoded, raw)
+    return decoded
+
+
+def _signature(decoded, raw):
+    at = len(raw) - framing.CRC_SIZE - _SIG
+    decoded.counter = int.from_bytes(raw[at:at + 4], "little")
+    decoded.mac = bytes(raw[at + 4:at + _SIG])
 
 
 def decode_construct(cobs_bytes):
@@ -149,7 +169,8 @@ def decode_construct(cobs_bytes):
     message = messages.BY_ID.get(raw[4])
     if message is None:
         raise FrameError("malformed", "unknown message type 0x%02x" % raw[4])
-    body = raw[framing.HEADER_SIZE:-2]
+    signed = raw[1] & framing.FLAG_SIGNED
+    body = raw[framing.HEADER_SIZE:-2 - (_SIG if signed else 0)]
     if len(body) != message.body.sizeof():
         raise FrameError("malformed", "%s body is %d bytes, expected %d" % (
             message.name, len(body), message.body.sizeof()))
@@ -157,7 +178,10 @@ def decode_construct(cobs_bytes):
         values = plain(message.body.parse(body))
     except (c.ConstructError, UnicodeDecodeError) as e:
         raise FrameError("malformed", str(e)) from None
-    return Decoded(raw[0], raw[1], int.from_bytes(raw[2:4], "little"), message, values)
+    decoded = Decoded(raw[0], raw[1], int.from_bytes(raw[2:4], "little"), message, values)
+    if signed:
+        _signature(decoded, raw)
+    return decoded
 
 
 def plain(value):

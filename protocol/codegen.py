@@ -32,6 +32,10 @@ def generate():
         "HOST_ADDR = const(%d)" % framing.HOST_ADDR,
         "FLAG_REPLY = const(%d)" % framing.FLAG_REPLY,
         "FLAG_ERROR = const(%d)" % framing.FLAG_ERROR,
+        "FLAG_SIGNED = const(%d)" % framing.FLAG_SIGNED,
+        "MAC_SIZE = const(%d)  # a signed frame: counter u32le, then the MAC, before the CRC" % framing.MAC_SIZE,
+        "SIGNATURE_SIZE = const(%d)" % framing.SIGNATURE_SIZE,
+        "KEY_ID_TEXT = %r" % framing.KEY_ID_TEXT,
         "",
     ]
     def enum(prefix, table, value=lambda k: k):

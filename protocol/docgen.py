@@ -20,10 +20,11 @@ _ENUMS = (
 )
 
 
-def wire_size(message):
+def wire_size(message, signed=False):
     """Bytes on the wire for one message: frame, one COBS code byte and the delimiter (a
     frame of at most MAX_FRAME bytes is one COBS block), without a host's leading zero."""
-    return framing.HEADER_SIZE + message.body.sizeof() + framing.CRC_SIZE + 2
+    return (framing.HEADER_SIZE + message.body.sizeof() + framing.CRC_SIZE + 2
+            + (framing.SIGNATURE_SIZE if signed else 0))
 
 
 def _cell(text):
@@ -55,7 +56,9 @@ _CHECKED = [
     "- The host's fast decoder is tested against construct's parse on every message "
     "(tests/host/test_protocol_codec.py).",
     "- Golden frames (tests/golden/frames.json) pin the bytes of HELLO, INFO, TELEMETRY, "
-    "CONFIG_WRITE, BACKLOG and ERROR on both sides.",
+    "CONFIG_WRITE, BACKLOG and ERROR on both sides, and of a signed SET_MODE with its key.",
+    "- The MAC is checked against RFC 4231's HMAC-SHA256 vectors on the board and against "
+    "CPython's hmac on signed frames (tests/firmware/test_signing.py).",
     "- The board's parser is fuzzed with noise, bit flips, cuts and runs of frames "
     "(tests/firmware/test_codec_fuzz.py).",
     "- `make bench` measures decode rate, wire bytes, reply cost and bus efficiency "
@@ -98,7 +101,13 @@ def _frame_section():
         ("HOST_ADDR", "0x%02X" % framing.HOST_ADDR, "the host's address"),
         ("FLAG_REPLY", "0x%02X" % framing.FLAG_REPLY, "set on every answer from a board"),
         ("FLAG_ERROR", "0x%02X" % framing.FLAG_ERROR, "set on ERROR answers"),
+        ("FLAG_SIGNED", "0x%02X" % framing.FLAG_SIGNED, "counter and MAC follow the body"),
+        ("MAC_SIZE", framing.MAC_SIZE, "bytes of HMAC-SHA256 kept (96 bits)"),
+        ("KEY_ID_TEXT", "`%s`" % framing.KEY_ID_TEXT,
+         "a key's id is the first 4 bytes (little-endian u32) of its HMAC of this text"),
     ])
+    out += ["", "Writes, signed once a board holds a plant key: %s." % ", ".join(
+        "[%s](#%s)" % (m.name, m.name.lower()) for m in messages.WRITES)]
     return out
 
 
@@ -112,9 +121,10 @@ def _messages_section():
         ("0x%02X" % m.type_id, "[%s](#%s)" % (m.name, m.name.lower()), m.body.sizeof(),
          wire_size(m), m.doc) for m in ordered])
     for m in ordered:
+        signed = " A write: %d bytes on the wire when signed." % wire_size(m, True) if m in messages.WRITES else ""
         out += ["", "### %s" % m.name, "",
-                "`0x%02X`, %d body bytes, %d on the wire. %s" % (
-                    m.type_id, m.body.sizeof(), wire_size(m), m.doc), ""]
+                "`0x%02X`, %d body bytes, %d on the wire. %s%s" % (
+                    m.type_id, m.body.sizeof(), wire_size(m), m.doc, signed), ""]
         rows = _field_rows(fields.infos(m.body))
         if rows:
             out += _table(("field", "type", "unit", "scale", "range", "meaning"), rows)

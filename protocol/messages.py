@@ -224,6 +224,19 @@ TO_REPL = Message(0x0F, "TO_REPL", c.Struct(
     num("magic", c.Int32ul, doc="must be 0x5245504C ('REPL')"),
 ), "Stop the firmware (outputs off) and leave the REPL to USB, so the board can be flashed.")
 
+SIGNING_READ = Message(0x10, "SIGNING_READ", c.Struct(),
+    "Ask whether writes must be signed, the counter they must exceed, and the refusals so far.")
+
+SIGNING_STATE = Message(0x90, "SIGNING_STATE", c.Struct(
+    num("key_id", c.Int32ul, doc="plant key id (framing: first 4 bytes of its HMAC of 'sxctl key id', "
+        "little-endian); 0: no key, writes need no signature; 0xFFFFFFFF: key file unusable, every write refused"),
+    num("counter", c.Int32ul, doc="a signed write's counter must be above this"),
+    num("stored", c.Int32ul, doc="counter floor stored on the board's flash: after a reset, the floor"),
+    num("unsigned", c.Int32ul, "frames", "writes refused since reset: no signature"),
+    num("bad_signature", c.Int32ul, "frames", "writes refused since reset: MAC not made with the key"),
+    num("replayed", c.Int32ul, "frames", "writes refused since reset: counter not above the floor"),
+), "How the board checks signed writes (docs/security.md).")
+
 ACK = Message(0x8E, "ACK", c.Struct(
     num("request_type", c.Int8ub, doc="type id of the request done"),
 ), "A request without data of its own was done.")
@@ -245,6 +258,9 @@ ERROR_CODES = {
     7: "not allowed in this mode",
     8: "calibration rejected",
     9: "storage failed",
+    10: "signature required",     # a plant key is provisioned: writes must be signed
+    11: "bad signature",
+    12: "replayed",               # counter not above SIGNING_STATE.counter
 }
 
 REBOOT_MAGIC = 0x52425430
@@ -253,9 +269,10 @@ TO_REPL_MAGIC = 0x5245504C
 ALL = (HELLO, INFO, PING, PONG, GET_TELEMETRY, TELEMETRY, STREAM, STREAM_ACK, CONFIG_READ,
        CONFIG_VALUE, CONFIG_WRITE, CONFIG_ACK, SET_MODE, MODE_ACK, SET_SETPOINT, SETPOINT_ACK,
        CALIBRATE, CAL_STATUS, EVENTS_READ, EVENTS, ALARM_ACK, ALARM_STATE, BACKLOG_READ, BACKLOG,
-       TIME_SYNC, TIME_ACK, REBOOT, TO_REPL, ACK, ERROR)
+       TIME_SYNC, TIME_ACK, REBOOT, TO_REPL, SIGNING_READ, SIGNING_STATE, ACK, ERROR)
 BY_ID = {m.type_id: m for m in ALL}
 BY_NAME = {m.name: m for m in ALL}
 
 # Requests that change state: a retry with the same sequence number is answered, not re-applied.
+# Once a board holds a plant key, it applies them only signed (framing.py, docs/security.md).
 WRITES = (STREAM, CONFIG_WRITE, SET_MODE, SET_SETPOINT, CALIBRATE, ALARM_ACK, TIME_SYNC, REBOOT, TO_REPL)

@@ -10,7 +10,10 @@ from . import config_items, fields, framing, messages, plantlink
 
 def canonical_text():
     lines = ["frame:" + ",".join("%s:%s" % (s.name, s.subcon.fmtstr) for s in framing.Header.subcons),
-             "crc:ccitt-false:be", "cobs:max%d" % framing.MAX_FRAME]
+             "crc:ccitt-false:be", "cobs:max%d" % framing.MAX_FRAME,
+             "signed:flag%d:counter:%s:hmac-sha256:%d:%s" % (framing.FLAG_SIGNED, framing.Counter.fmtstr,
+                                                           framing.MAC_SIZE, framing.KEY_ID_TEXT),
+             "writes:" + ",".join(m.name for m in messages.WRITES)]
     for table in ("MODES", "ALARMS", "CAL_SENSORS", "CAL_STEPS", "CAL_VERDICTS", "ERROR_CODES"):
         lines.append("%s:%r" % (table, sorted(getattr(messages, table).items())))
     for m in sorted(messages.ALL, key=lambda m: m.type_id):

@@ -1,4 +1,9 @@
-"""The host's side of the bus: requests with retries, replies matched by address and sequence."""
+"""The host's side of the bus: requests with retries, replies matched by address and sequence.
+
+With a plant key, writes (messages.WRITES) are signed (protocol/framing.py): each with a new
+counter (keys.Counter) above the board's, read once per board with SIGNING_READ. A retry is
+the same frame, which the board answers from its cache without applying it again.
+"""
 import random
 import time
 
@@ -6,9 +11,23 @@ import serial
 
 from sxproto import codec, framing, messages, schema
 
+from . import keys
 from .errors import SxctlError
 
 FINGERPRINT = schema.fingerprint()
+_WRITES = frozenset(messages.WRITES)
+_CODES = {text: code for code, text in messages.ERROR_CODES.items()}
+SIGNATURE_REQUIRED = _CODES["signature required"]
+BAD_SIGNATURE = _CODES["bad signature"]
+REPLAYED = _CODES["replayed"]
+_HINTS = {
+    SIGNATURE_REQUIRED: "the board holds a plant key: give sxctl the key (%s as hex, or key_file in the "
+                        "plant file's [bus])" % keys.ENV,
+    BAD_SIGNATURE: "the board holds another plant key than sxctl signs with: compare key ids with "
+                   "`sxctl key status`",
+    REPLAYED: "the board had taken a later counter; if this was a retry, the write may have been "
+              "applied: read the board back",
+}
 
 
 class NoAnswer(SxctlError):
@@ -18,9 +37,12 @@ class NoAnswer(SxctlError):
 class RemoteError(SxctlError):
     def __init__(self, addr, request, code, detail):
         text = messages.ERROR_CODES.get(code, "error code %d" % code)
-        super().__init__("board %d refused %s: %s (detail %d)" % (addr, request.name, text, detail))
+        hint = _HINTS.get(code)
+        super().__init__("board %d refused %s: %s (detail %d)%s" % (
+            addr, request.name, text, detail, "; " + hint if hint else ""))
         self.code = code
         self.detail = detail
+        self.attempt = 0  # which try of the request was refused (0: the first)
 
 
 class SchemaMismatch(SxctlError):
@@ -39,9 +61,12 @@ class LinkStats:
 
 
 class BusClient:
-    """One serial port carrying the protocol to every board on it."""
+    """One serial port carrying the protocol to every board on it.
 
-    def __init__(self, port, baud=115200, timeout=0.25, retries=2):
+    `key`: a keys.PlantKey to sign writes with; None (default) takes the plant file's key_file
+    or SXCTL_PLANT_KEY if either is given (keys.default), at the first write; False never signs."""
+
+    def __init__(self, port, baud=115200, timeout=0.25, retries=2, key=None):
         try:
             self.serial = serial.serial_for_url(port, baudrate=baud, timeout=0)
         except (serial.SerialException, OSError) as e:
@@ -52,7 +77,16 @@ class BusClient:
         self.splitter = codec.FrameSplitter()
         self.seq = random.randrange(0x10000)
         self.stats = LinkStats()
+        self._key = key
+        self.counter = keys.Counter()
+        self._floors = {}  # address -> the board's signing counter, as last known
         self.serial.reset_input_buffer()
+
+    @property
+    def key(self):
+        if self._key is None:
+            self._key = keys.default() or False
+        return self._key or None
 
     def close(self):
         self.serial.close()
@@ -70,8 +104,39 @@ class BusClient:
     def request(self, addr, message, values=None, expect=None):
         """Send `message` to `addr` and return the decoded reply, retrying a bounded number of times.
         A retry reuses the sequence number, so the board can tell it from a new request."""
+        if message not in _WRITES or self.key is None:
+            return self._request(addr, message, values, expect)
+        try:
+            return self._signed(addr, message, values, expect)
+        except RemoteError as e:
+            if e.code != REPLAYED or e.attempt or addr == framing.BROADCAST:
+                raise
+            # Refused at its first try, so not applied: another host wrote since, or the board
+            # reset and moved its counter on. Learn its counter and sign anew, once.
+            self._floors.pop(addr, None)
+            return self._signed(addr, message, values, expect)
+
+    def _signed(self, addr, message, values, expect):
+        key = self.key
+        if addr == framing.BROADCAST:
+            return self._request(addr, message, values, expect, key, self.counter.next())
+        if addr not in self._floors:
+            state = self.signing_state(addr)
+            _check_key(addr, state["key_id"], key)  # a board without a key (0) takes signed writes too
+            self._floors[addr] = state["counter"]
+        counter = self.counter.next(self._floors[addr])
+        reply = self._request(addr, message, values, expect, key, counter)
+        self._floors[addr] = counter
+        return reply
+
+    def signing_state(self, addr):
+        """SIGNING_STATE of a board: its key id (0: none), counter floor and refusal counts."""
+        return self.request(addr, messages.SIGNING_READ, expect=messages.SIGNING_STATE).values
+
+    def _request(self, addr, message, values, expect, key=None, counter=None):
         seq = self._next_seq()
-        wire = codec.encode(addr, 0, seq, message, values, lead=True)
+        wire = codec.encode(addr, 0, seq, message, values, lead=True,
+                            key=key.secret if key is not None else None, counter=counter)
         for attempt in range(self.retries + 1):
             if attempt:
                 self.stats.retries += 1
@@ -81,7 +146,9 @@ class BusClient:
             if reply is not None:
                 if reply.message is messages.ERROR:
                     v = reply.values
-                    raise RemoteError(addr, message, v["code"], v["detail"])
+                    error = RemoteError(addr, message, v["code"], v["detail"])
+                    error.attempt = attempt
+                    raise error
                 if expect is not None and reply.message is not expect:
                     raise SxctlError("board %d answered %s with %s, expected %s" % (
                         addr, message.name, reply.message.name, expect.name))
@@ -138,6 +205,16 @@ class BusClient:
         if info["fingerprint"] != FINGERPRINT:
             raise schema_mismatch(addr, self.port, info["fingerprint"])
         return info
+
+
+def _check_key(addr, board_key_id, key):
+    if board_key_id == keys.UNUSABLE:
+        raise keys.KeyProblem("board %d has an unusable /plant.key and refuses every write: provision the "
+                              "key again over USB (`sxctl key provision`)" % addr)
+    if board_key_id not in (0, key.id):
+        raise keys.KeyProblem("board %d holds plant key %08x, sxctl signs with key %08x (%s): nothing sent; "
+                              "provision the plant's key over USB (`sxctl key provision`) or sign with the "
+                              "board's" % (addr, board_key_id, key.id, key.source))
 
 
 def schema_mismatch(addr, port, theirs):

@@ -5,6 +5,7 @@ A plant file is TOML:
     [bus]                     # optional; --port/--baud on the command line win
     port = "/dev/ttyUSB0"
     baud = 115200
+    key_file = "plant.key"    # optional: sign writes with this plant key (docs/security.md)
 
     [defaults]                # config items every stage starts from
     ph_dev_warn = 0.3
@@ -28,6 +29,7 @@ a file with any of them is refused whole.
 """
 import decimal
 import difflib
+import pathlib
 import re
 import tomllib
 
@@ -48,7 +50,7 @@ ROLES = {
 EXTRACTION_PH_HIGH_TRIP_MAX = 5500
 
 STAGE_KEYS = ("address", "name", "role")
-BUS_KEYS = ("port", "baud")
+BUS_KEYS = ("port", "baud", "key_file")
 TOP_KEYS = ("bus", "defaults", "stage")
 ADDRESSES = range(1, 248)
 TITRATION = "titration"  # shorthand for titration_points and the titration_ph_i/base_i items
@@ -97,11 +99,12 @@ class Stage:
 
 
 class Plant:
-    def __init__(self, path, port, baud, stages):
+    def __init__(self, path, port, baud, stages, key_file=None):
         self.path = path
         self.port = port
         self.baud = baud
         self.stages = stages
+        self.key_file = key_file  # path of the plant key writes are signed with, or None
 
 
 # --- values in engineering units ---------------------------------------------------------------
@@ -234,6 +237,9 @@ def load(path):
     plant, problems = check_text(data.decode("utf-8", errors="replace"), str(path))
     if problems:
         raise PlantFileError(str(path), problems)
+    if plant.key_file:
+        from . import keys
+        keys.use_plant_key_file(plant.key_file)  # every BusClient of this run signs with it
     return plant
 
 
@@ -288,27 +294,42 @@ class _Checker:
             if key not in TOP_KEYS:
                 self.problem((), key, "", "unknown table%s; a plant file has [bus], [defaults] and [[stage]]"
                              % did_you_mean(key, TOP_KEYS))
-        port, baud = self.bus(doc.get("bus", {}))
+        port, baud, key_file = self.bus(doc.get("bus", {}), path)
         defaults, default_keys = self.items(doc.get("defaults", {}), ("defaults",), "defaults", defaults=True)
         stages = self.stages(doc.get("stage"), defaults, default_keys)
-        return Plant(path, port, baud, stages)
+        return Plant(path, port, baud, stages, key_file)
 
-    def bus(self, bus):
+    def bus(self, bus, path):
         table = ("bus",)
         if not isinstance(bus, dict):
             self.problem((), "bus", "", "must be a table: [bus]")
-            return None, None
+            return None, None, None
         port, baud = bus.get("port"), bus.get("baud", 115200)
         for key in bus:
             if key not in BUS_KEYS:
-                self.problem(table, key, "bus", "unknown key%s; [bus] has port and baud" % did_you_mean(key, BUS_KEYS))
+                self.problem(table, key, "bus", "unknown key%s; [bus] has port, baud and key_file"
+                             % did_you_mean(key, BUS_KEYS))
         if port is not None and (not isinstance(port, str) or not port):
             self.problem(table, "port", "bus", "must be the serial port's path as text, e.g. \"/dev/ttyUSB0\"")
             port = None
         if isinstance(baud, bool) or not isinstance(baud, int) or not 300 <= baud <= 4000000:
             self.problem(table, "baud", "bus", "must be a whole number of bits/s (300..4000000), e.g. 115200")
             baud = None
-        return port, baud
+        return port, baud, self.key_file(bus.get("key_file"), path)
+
+    def key_file(self, name, path):
+        """The plant key file's path (relative to the plant file); only its presence is checked here."""
+        if name is None:
+            return None
+        if not isinstance(name, str) or not name:
+            self.problem(("bus",), "key_file", "bus", "must be the plant key file's path as text, e.g. \"plant.key\"")
+            return None
+        key_file = pathlib.Path(path).parent / pathlib.Path(name).expanduser()
+        if not key_file.is_file():
+            self.problem(("bus",), "key_file", "bus", "no such file: %s (make one with `sxctl key new --key-file %s`)"
+                         % (key_file, key_file))
+            return None
+        return str(key_file)
 
     def items(self, table_doc, table, where, defaults=False):
         """{item name: raw} for the config items of one table, and the keys it set them from."""

@@ -13,7 +13,7 @@ import pytest
 from sxproto import codec, framing, messages
 
 GOLDEN = pathlib.Path(__file__).resolve().parent.parent / "golden" / "frames.json"
-REQUIRED = {"HELLO", "INFO", "TELEMETRY", "CONFIG_WRITE", "BACKLOG", "ERROR"}
+REQUIRED = {"HELLO", "INFO", "TELEMETRY", "CONFIG_WRITE", "BACKLOG", "ERROR", "SET_MODE"}
 
 
 def _frames():
@@ -21,8 +21,10 @@ def _frames():
 
 
 def _encode(frame):
+    # A signed frame names its counter and the (test-only) key its MAC is made with.
+    key = bytes.fromhex(frame["key"]) if "key" in frame else None
     return codec.encode(frame["addr"], frame["flags"], frame["seq"],
-                        messages.BY_NAME[frame["name"]], frame["values"])
+                        messages.BY_NAME[frame["name"]], frame["values"], key=key, counter=frame.get("counter"))
 
 
 def test_golden_set_covers_the_messages_that_matter():
@@ -38,6 +40,10 @@ def test_golden_frame_decodes_to_its_values(frame):
         assert got.message.name == frame["name"]
         assert (got.addr, got.flags, got.seq) == (frame["addr"], frame["flags"], frame["seq"])
         assert got.values == frame["values"]
+        assert got.counter == frame.get("counter")
+    if "key" in frame:  # the MAC covers addr..counter
+        raw = framing.cobs_decode(wire[:-1])
+        assert framing.mac(bytes.fromhex(frame["key"]), raw[:-framing.CRC_SIZE - framing.MAC_SIZE]) == got.mac
 
 
 @pytest.mark.parametrize("frame", _frames(), ids=lambda f: f["name"])
