@@ -26,7 +26,8 @@ from .errors import SxctlError
 MANIFEST = "sxctl.manifest"
 IDENTITY = "identity.json"
 # Never removed, whatever a manifest says: the board's own data.
-KEEP = frozenset((IDENTITY, "config.a", "config.b", MANIFEST))
+# Board data a flash never removes: identity, config slots, the plant key and its counter floor.
+KEEP = frozenset((IDENTITY, "config.a", "config.b", MANIFEST, "plant.key", "plant.ctr.a", "plant.ctr.b"))
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 WRITE_CHUNK = 512  # bytes per exec when writing: repr() of it compiles in a few KiB of heap
 HASH_BATCH = 16  # files hashed per eval

@@ -12,6 +12,7 @@ SECTIONS = {
     "config_crash": "sxctl.faults.config_crash",
     "fuzz": "sxctl.faults.fuzz",
     "link_loss": "sxctl.faults.link_loss",
+    "signed": "sxctl.faults.signed",
 }
 OUTPUT = BUILD_DIR / "faults.json"
 
