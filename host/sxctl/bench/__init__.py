@@ -14,6 +14,7 @@ from .. import BUILD_DIR
 SECTIONS = {
     "protocol": "sxctl.bench.protocol",
     "host": "sxctl.bench.host_flash",
+    "host_log": "sxctl.bench.host_log",
     "firmware": "sxctl.bench.firmware",
 }
 OUTPUT = BUILD_DIR / "bench.json"

@@ -1,0 +1,77 @@
+"""sxctl monitor: one table of every stage, alarms acknowledged by command line or keyboard."""
+import io
+
+from simboards import sxctl
+from sxproto import messages
+
+from sxctl import monitor
+from sxctl.bench.host_log import FakeBoard, memory_bus
+
+
+def test_once_prints_every_stage(sim3):
+    proc = sxctl("monitor", "--port", sim3.bus, "--stages", "1-3", "--once")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("sxctl monitor  " + sim3.bus)
+    assert lines[2].split()[:4] == ["stage", "pH", "setpt", "dev"]
+    rows = {line.split()[0]: line.split() for line in lines[4:7]}
+    assert set(rows) == {"1", "2", "3"}
+    for cells in rows.values():
+        assert cells[12] in messages.MODES.values()
+        float(cells[1])
+    assert "\x1b" not in proc.stdout  # not a terminal: no escape sequences
+
+
+def test_once_says_which_stage_did_not_answer(sim3):
+    proc = sxctl("monitor", "--port", sim3.bus, "--addr", "1", "9", "--once")
+    assert proc.returncode == 1
+    assert any(line.split()[:3] == ["9", "no", "answer"] for line in proc.stdout.splitlines())
+
+
+def test_ack_from_the_command_line(sim3):
+    proc = sxctl("monitor", "--port", sim3.bus, "--ack", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("stage 2: acknowledged ")
+
+
+def _board_with_alarm():
+    board = FakeBoard(1)
+    board.raise_alarm(3)
+    return board, memory_bus([board])
+
+
+def test_table_marks_unacknowledged_alarms_and_ack_clears_them():
+    board, bus = _board_with_alarm()
+    view = monitor.read_stage(bus, 1)
+    assert view.latched == 1 << 3
+    assert monitor.table([view])[2].endswith("ph_low*")
+    assert monitor.acknowledge(bus, 1) == "stage 1: acknowledged ph_low; still active: ph_low"
+    assert monitor.table([monitor.read_stage(bus, 1)])[2].endswith("ph_low")
+    assert [e["code"] for e in board.events][-1] == 3  # the board queued an acknowledged event
+
+
+class ScriptedKeys:
+    """A keyboard that types one string per refresh, then `q`."""
+
+    def __init__(self, *typed):
+        self.typed = list(typed)
+
+    def read_keys(self, timeout):
+        return self.typed.pop(0) if self.typed else "q"
+
+
+def test_keyboard_acknowledges_a_stage_and_quits():
+    board, bus = _board_with_alarm()
+    out = io.StringIO()
+    monitor.live(bus, [1], period=0.01, out=out, keyboard=ScriptedKeys("a", "1", "\r"))
+    assert board.latched == 0
+    screens = out.getvalue()
+    assert "acknowledge alarms of stage: 1" in screens
+    assert "stage 1: acknowledged ph_low" in screens
+
+
+def test_keys_cancel_and_edit():
+    keys = monitor.Keys()
+    assert [keys.feed(c) for c in "a1\x1b"] == [None, None, None] and keys.typing is None
+    assert [keys.feed(c) for c in "a12\x7f3\n"][-1] == ("ack", 13)
+    assert keys.feed("q") == ("quit",)
