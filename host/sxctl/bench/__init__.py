@@ -38,11 +38,12 @@ class Figure:
         return "met" if _OPS[op](self.value, target) else "MISSED"
 
 
-def run(sections, options):
-    """Figures of the named sections, in order."""
+def run(sections, options, table=None):
+    """Figures of the named sections of `table` (default: the benchmarks), in order."""
+    table = SECTIONS if table is None else table
     figures = []
     for name in sections:
-        figures += importlib.import_module(SECTIONS[name]).run(options)
+        figures += importlib.import_module(table[name]).run(options)
     return figures
 
 

@@ -3,8 +3,6 @@
 Each section is a module whose run(short) returns Figures (sxctl.bench.Figure); the results go
 to build/faults.json and a table. `--short` is the quick form that `make test` runs.
 """
-import importlib
-
 from .. import BUILD_DIR, bench
 
 SECTIONS = {
@@ -18,10 +16,7 @@ OUTPUT = BUILD_DIR / "faults.json"
 
 
 def run(names, short):
-    figures = []
-    for name in names:
-        figures += importlib.import_module(SECTIONS[name]).run(short)
-    return figures
+    return bench.run(names, short, SECTIONS)
 
 
 def write(figures, path=OUTPUT):
