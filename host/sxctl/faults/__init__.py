@@ -11,6 +11,7 @@ SECTIONS = {
     "fuzz": "sxctl.faults.fuzz",
     "link_loss": "sxctl.faults.link_loss",
     "signed": "sxctl.faults.signed",
+    "logger_kills": "sxctl.faults.logger_kills",
 }
 OUTPUT = BUILD_DIR / "faults.json"
 
