@@ -12,6 +12,7 @@ SECTIONS = {
     "link_loss": "sxctl.faults.link_loss",
     "signed": "sxctl.faults.signed",
     "logger_kills": "sxctl.faults.logger_kills",
+    "power_loss": "sxctl.faults.power_loss",
 }
 OUTPUT = BUILD_DIR / "faults.json"
 
