@@ -33,7 +33,7 @@ class App:
         self.controller = StageController(hal, self.config, self.stage, self.events, self.time_s)
         self.calibration = None  # loaded at the first CALIBRATE: most of a board's life needs none
         hal.write_outputs(self.stage, False)  # a reset leaves every output off
-        events.push(self.events, 0, events.EV_BOOT, 0, 0)
+        events.push(self.events, 0, proto.EV_BOOT, 0, 0)
         self.link = Link(hal.bus, addr, Service(self).on_request, memory.link_buffers)
         self.link.guard = _signing()
         self.stream_ms = 0

@@ -141,7 +141,7 @@ class Calibration:
             pairs = [(T.IDS[item], self.k_factor * 10)]
         self.config.apply(pairs)  # raises ConfigError: the caller answers with its code
         ctrl.configure()
-        events.push(ctrl.events, self.time_s(), events.EV_CALIBRATION, s, self.config.get(T.PH_CAL_ID))
+        events.push(ctrl.events, self.time_s(), proto.EV_CALIBRATION, s, self.config.get(T.PH_CAL_ID))
         self.sensor = _NO_SENSOR
         return 0
 

@@ -1,16 +1,8 @@
-"""Event queue: alarms raised, cleared and acknowledged, config and calibration changes, boots,
-each with a sequence number, kept in a ring the host reads with EVENTS_READ."""
+"""Event queue: alarms raised, cleared and acknowledged, config and calibration changes, boots
+(proto.EV_*), each with a sequence number, kept in a ring the host reads with EVENTS_READ."""
 import struct
-from micropython import const
 
 import proto
-
-EV_RAISED = const(1)
-EV_CLEARED = const(2)
-EV_ACKED = const(3)
-EV_CONFIG = const(4)
-EV_CALIBRATION = const(5)
-EV_BOOT = const(6)
 
 
 def push(ring, time_s, code, alarm, value):

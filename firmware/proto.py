@@ -4,7 +4,7 @@ Regenerate with `make proto` after changing protocol/messages.py.
 """
 from micropython import const
 
-FINGERPRINT = 0xe65235df  # above the 2^30 small-int range of 32-bit boards, so no const()
+FINGERPRINT = 0xc25137e8  # above the 2^30 small-int range of 32-bit boards, so no const()
 HEADER_FMT = '<BBHB'
 HEADER_SIZE = const(5)
 CRC_SIZE = const(2)
@@ -52,6 +52,13 @@ ALARM_TEMPERATURE_FAULT = const(4096)
 ALARM_CONTROLLER_FAULT = const(8192)
 ALARM_WATCHDOG_RESET = const(16384)
 ALARM_DOSE_TRIP = const(32768)
+
+EV_RAISED = const(1)
+EV_CLEARED = const(2)
+EV_ACKNOWLEDGED = const(3)
+EV_CONFIG = const(4)
+EV_CALIBRATION = const(5)
+EV_BOOT = const(6)
 
 CAL_SENSOR_PH = const(0)
 CAL_SENSOR_ORP = const(1)

@@ -103,7 +103,7 @@ class Service:
             link.reply_error(request, proto.ERR_STORAGE_FAILED)
             return None
         app.config_changed()
-        events.push(app.events, app.time_s(), events.EV_CONFIG, len(pairs), version & 0x7FFF)
+        events.push(app.events, app.time_s(), proto.EV_CONFIG, len(pairs), version & 0x7FFF)
         return version
 
     def config_write(self, link):

@@ -46,6 +46,7 @@ def generate():
     enum("ERR", messages.ERROR_CODES)
     enum("MODE", messages.MODES)
     enum("ALARM", messages.ALARMS, lambda bit: 1 << bit)
+    enum("EV", messages.EVENT_CODES)
     enum("CAL_SENSOR", messages.CAL_SENSORS)
     enum("CAL_STEP", messages.CAL_STEPS)
     enum("CAL_VERDICT", messages.CAL_VERDICTS)

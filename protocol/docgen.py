@@ -13,6 +13,7 @@ _TYPES = {"B": "u8", "b": "i8", "H": "u16", "h": "i16", "I": "u32", "i": "i32"}
 _ENUMS = (
     ("MODES", "Modes (TELEMETRY.mode, SET_MODE.mode)", "value"),
     ("ALARMS", "Alarm bits (TELEMETRY.alarms, ALARM_ACK.mask, EVENT.alarm)", "bit"),
+    ("EVENT_CODES", "Event codes (EVENTS record code)", "code"),
     ("CAL_SENSORS", "Calibration sensors (CALIBRATE.sensor)", "value"),
     ("CAL_STEPS", "Calibration steps (CALIBRATE.step)", "value"),
     ("CAL_VERDICTS", "Calibration verdicts (CAL_STATUS.verdict)", "value"),

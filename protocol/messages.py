@@ -27,6 +27,9 @@ ALARMS = {
     12: "temperature_fault", 13: "controller_fault", 14: "watchdog_reset", 15: "dose_trip",
 }
 
+# Event codes (EVENTS records' code); for alarm events `alarm` is the ALARMS bit number.
+EVENT_CODES = {1: "raised", 2: "cleared", 3: "acknowledged", 4: "config", 5: "calibration", 6: "boot"}
+
 # Calibration steps (CALIBRATE.step) and sensors (CALIBRATE.sensor).
 CAL_SENSORS = {0: "ph", 1: "orp", 2: "flow_aq", 3: "flow_org"}
 CAL_STEPS = {0: "status", 1: "begin", 2: "point", 3: "commit", 4: "abort"}
@@ -182,7 +185,7 @@ EVENTS = Message(0x8A, "EVENTS", c.Struct(
     records("events", EVENT_RECORDS, c.Struct(
         num("seq", c.Int32ul, doc="event sequence number"),
         num("time_s", c.Int32ul, "s", "board time"),
-        num("code", c.Int8ub, doc="1 raised, 2 cleared, 3 acknowledged, 4 config, 5 calibration, 6 boot"),
+        num("code", c.Int8ub, doc="EVENT_CODES"),
         num("alarm", c.Int8ub, doc="alarm bit number (ALARMS) or item"),
         num("value", c.Int16sl, doc="reading when it happened, raw unit"),
     )),

@@ -14,7 +14,7 @@ def canonical_text():
              "signed:flag%d:counter:%s:hmac-sha256:%d:%s" % (framing.FLAG_SIGNED, framing.Counter.fmtstr,
                                                            framing.MAC_SIZE, framing.KEY_ID_TEXT),
              "writes:" + ",".join(m.name for m in messages.WRITES)]
-    for table in ("MODES", "ALARMS", "CAL_SENSORS", "CAL_STEPS", "CAL_VERDICTS", "ERROR_CODES"):
+    for table in ("MODES", "ALARMS", "EVENT_CODES", "CAL_SENSORS", "CAL_STEPS", "CAL_VERDICTS", "ERROR_CODES"):
         lines.append("%s:%r" % (table, sorted(getattr(messages, table).items())))
     for m in sorted(messages.ALL, key=lambda m: m.type_id):
         lines.append("%02x:%s:%s" % (m.type_id, m.name, ";".join(

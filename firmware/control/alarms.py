@@ -24,7 +24,7 @@ AL_TEMP_FAULT = const(0x1000)  # temperature on its fixed fallback
 AL_DOSE_TRIP = const(0x8000)  # dosing envelope high-pH trip latched
 FAULT_BITS = const(0x97F0)  # bits update() accepts from the caller
 
-EV_RAISE = const(1)
+EV_RAISE = const(1)  # the protocol's EVENT_CODES raised/cleared/acknowledged (a test checks)
 EV_CLEAR = const(2)
 EV_ACK = const(3)
 

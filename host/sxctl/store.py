@@ -28,8 +28,8 @@ CONFIG_COLUMNS = ("stage", "epoch", "time", "config_version", "item", "name", "v
 EPOCH_COLUMNS = ("stage", "epoch", "boot_time", "seen_time", "reason", "board", "serial", "firmware")
 GAP_COLUMNS = ("stage", "epoch", "kind", "first", "last", "time")
 
-# EVENTS.code, as messages.EVENTS declares it in its field doc.
-EVENT_KINDS = {1: "raised", 2: "cleared", 3: "acknowledged", 4: "config", 5: "calibration", 6: "boot"}
+# EVENTS.code names, from the protocol's EVENT_CODES.
+EVENT_KINDS = messages.EVENT_CODES
 
 SCHEMA_VERSION = 1
 _SCHEMA = """

@@ -159,3 +159,8 @@ def test_alarm_bits_are_the_protocol_bits():
     assert A.AL_FLOW_ORG_FAULT == proto.ALARM_FLOW_ORG_FAULT and A.AL_NO_FLOW == proto.ALARM_NO_FLOW
     assert A.AL_DOSE_CUT == proto.ALARM_DOSE_CAPPED and A.AL_LINK == proto.ALARM_LINK_LOST
     assert A.AL_TEMP_FAULT == proto.ALARM_TEMPERATURE_FAULT and A.AL_DOSE_TRIP == proto.ALARM_DOSE_TRIP
+
+
+def test_event_kinds_are_the_protocol_event_codes():
+    import proto
+    assert (A.EV_RAISE, A.EV_CLEAR, A.EV_ACK) == (proto.EV_RAISED, proto.EV_CLEARED, proto.EV_ACKNOWLEDGED)

@@ -10,8 +10,8 @@ from ..sim.simulator import Simulator
 from ..bench import Figure
 
 TIMEOUT_S = 3
-LINK_LOST_BIT = 11
-EV_RAISED = 1
+LINK_LOST_BIT = next(bit for bit, name in messages.ALARMS.items() if name == "link_lost")
+EV_RAISED = next(code for code, name in messages.EVENT_CODES.items() if name == "raised")
 
 
 def _write(bus, addr, name, value):
