@@ -13,6 +13,9 @@ import proto
 import sim_devices  # provided by the virtual board's ROM (host/sxctl/sim/board_rom.py)
 
 
+_NO_SIGNAL_UV = 2000000  # beyond every input range: what an open electrode input reads
+
+
 class TtyPort:
     """A serial port on a tty set to return at once (VMIN=0): reads never block."""
 
@@ -51,8 +54,10 @@ class UnixSimHal:
         self._pending = False  # a SENSE was taken and awaits its ACT
         self._now = 0
         self._start = time.ticks_ms()
-        self.ph_uv = 0
-        self.orp_uv = 0
+        # Until the first SENSE the inputs read as unconnected: electrodes at the rail (a fault,
+        # not pH 7.0 from 0 µV, which would latch the high-pH dosing trip before the plant spoke).
+        self.ph_uv = _NO_SIGNAL_UV
+        self.orp_uv = _NO_SIGNAL_UV
         self.rtd_mohm = 0
         self.pulses_aq = 0  # pulses since the last sample()
         self.pulses_org = 0

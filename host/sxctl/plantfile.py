@@ -51,7 +51,8 @@ EXTRACTION_PH_HIGH_TRIP_MAX = 5500
 
 STAGE_KEYS = ("address", "name", "role")
 BUS_KEYS = ("port", "baud", "key_file")
-TOP_KEYS = ("bus", "defaults", "stage")
+# [sim]: the plant model of `sxctl sim --plant` (sim/plants.py checks it); nothing here reads it
+TOP_KEYS = ("bus", "defaults", "stage", "sim")
 ADDRESSES = range(1, 248)
 TITRATION = "titration"  # shorthand for titration_points and the titration_ph_i/base_i items
 UNIT_ALIASES = {"degC": "°C", "deg C": "°C"}
@@ -292,8 +293,8 @@ class _Checker:
     def check(self, doc, path):
         for key in doc:
             if key not in TOP_KEYS:
-                self.problem((), key, "", "unknown table%s; a plant file has [bus], [defaults] and [[stage]]"
-                             % did_you_mean(key, TOP_KEYS))
+                self.problem((), key, "", "unknown table%s; a plant file has [bus], [defaults], [[stage]] "
+                             "and, for `sxctl sim`, [sim]" % did_you_mean(key, TOP_KEYS))
         port, baud, key_file = self.bus(doc.get("bus", {}), path)
         defaults, default_keys = self.items(doc.get("defaults", {}), ("defaults",), "defaults", defaults=True)
         stages = self.stages(doc.get("stage"), defaults, default_keys)

@@ -16,6 +16,7 @@ SECTIONS = {
     "host": "sxctl.bench.host_flash",
     "host_log": "sxctl.bench.host_log",
     "firmware": "sxctl.bench.firmware",
+    "control": "sxctl.bench.control",
 }
 OUTPUT = BUILD_DIR / "bench.json"
 _OPS = {">=": operator.ge, "<=": operator.le, "==": operator.eq}

@@ -4,8 +4,14 @@ answer reaches the host. Each board sees its own pty, set so reads never block.
 By default bytes move as fast as the ptys take them. `Bus(baud=115200)` paces them as a UART
 would: each byte takes 10 bit times (start, 8 data, stop) on its way, host to boards on one
 line and boards to host on another, and a byte is delivered when its last bit has arrived.
+
+`Bus(ber=1e-4, drop=1e-3, seed=1)` injects faults as a noisy line would: each bit flips with
+probability `ber`, each byte is lost with probability `drop`, drawn from `seed` (one stream per
+direction, so a run repeats exactly for the same bytes). `bus.faults` counts what was done.
 """
 import ctypes
+import math
+import random
 import threading
 import time
 
@@ -15,8 +21,60 @@ BITS_PER_BYTE = 10  # 8N1: start bit, 8 data bits, stop bit
 _GRAIN_S = 0.0005  # during a long transfer, deliver in batches this far apart (the end is exact)
 
 
+class Faults:
+    """Bit flips and byte losses on one direction of the line, seeded; counts what it did."""
+
+    def __init__(self, ber=0.0, drop=0.0, seed=0):
+        if not 0.0 <= ber < 1.0 or not 0.0 <= drop < 1.0:
+            raise ValueError("bit error rate and drop rate must be in [0, 1)")
+        self.ber = ber
+        self.drop = drop
+        self._rng = random.Random(seed)
+        self.bytes = 0  # bytes offered
+        self.bits_flipped = 0  # in bytes delivered
+        self.bytes_corrupted = 0  # bytes with at least one flipped bit (and not dropped)
+        self.bytes_dropped = 0
+        # Bits (bytes) until the next flip (loss): geometric gaps, so the pattern does not
+        # depend on how the stream is cut into reads.
+        self._to_flip = self._gap(ber)
+        self._to_drop = self._gap(drop)
+
+    def _gap(self, p):
+        if p <= 0.0:
+            return math.inf
+        return int(math.log(1.0 - self._rng.random()) / math.log(1.0 - p))
+
+    def apply(self, data):
+        if self._to_flip == math.inf and self._to_drop == math.inf:
+            self.bytes += len(data)
+            return data
+        out = bytearray()
+        for byte in data:
+            self.bytes += 1
+            mask = flips = 0
+            while self._to_flip < 8:
+                mask |= 1 << self._to_flip
+                flips += 1
+                self._to_flip += 1 + self._gap(self.ber)
+            self._to_flip -= 8
+            if self._to_drop == 0:
+                self.bytes_dropped += 1  # its flips, if any, never reach anyone
+                self._to_drop = self._gap(self.drop)
+                continue
+            self._to_drop -= 1
+            if mask:
+                self.bytes_corrupted += 1
+                self.bits_flipped += flips
+            out.append(byte ^ mask)
+        return bytes(out)
+
+    def as_dict(self):
+        return dict(bytes=self.bytes, bits_flipped=self.bits_flipped, bytes_corrupted=self.bytes_corrupted,
+                    bytes_dropped=self.bytes_dropped)
+
+
 class Bus:
-    def __init__(self, baud=None):
+    def __init__(self, baud=None, ber=0.0, drop=0.0, seed=0):
         self.host = Pty(backlog=64 << 10)
         self.drops = {}
         self.baud = None
@@ -26,6 +84,12 @@ class Bus:
         self._up = self.host.write
         if baud:
             self.pace(baud)
+        self.inject(ber, drop, seed)
+
+    def inject(self, ber=0.0, drop=0.0, seed=0):
+        """Inject faults from now on (0, 0: none): host -> boards and boards -> host each draw
+        from their own stream of `seed`, and count afresh."""
+        self.faults = {"down": Faults(ber, drop, 2 * seed), "up": Faults(ber, drop, 2 * seed + 1)}
 
     @property
     def path(self):
@@ -61,12 +125,16 @@ class Bus:
 
     def on_readable(self, fd):
         if fd == self.host.master:
-            self._down(self.host.read())
+            self._down(self.faults["down"].apply(self.host.read()))
             return
         for drop in self.drops.values():
             if drop.master == fd:
-                self._up(drop.read())
+                self._up(self.faults["up"].apply(drop.read()))
                 return
+
+    def fault_stats(self):
+        """What the fault injection did, per direction."""
+        return {name: f.as_dict() for name, f in self.faults.items()}
 
     def service(self):
         if self._pacer:

@@ -32,12 +32,13 @@ def micropython_command(micropython, heapsize):
 
 
 class VirtualBoard:
-    def __init__(self, addr, root, micropython, heapsize, bus_path=None, env=None):
+    def __init__(self, addr, root, micropython, heapsize, bus_path=None, env=None, plant_path=None):
         self.addr = addr
         self.root = pathlib.Path(root)
         self.micropython = micropython
         self.heapsize = heapsize
         self.bus_path = bus_path
+        self.plant_path = plant_path  # the plant link pty (SXCTL_PLANT), or None: no sensors
         self.extra_env = env or {}
         self.usb = Pty(backlog=64 << 10)
         self.console = Pty(isig=True)
@@ -46,6 +47,7 @@ class VirtualBoard:
         self.restarts = 0
         self._await_raw_banner = False
         self._held = b""
+        self.console_tail = b""  # the last lines the interpreter printed, for error messages
 
     def start(self, run_main=True):
         env = dict(os.environ)
@@ -53,6 +55,9 @@ class VirtualBoard:
         env["SXCTL_ROM_MAIN"] = "1" if run_main else "0"
         if self.bus_path:
             env["SXCTL_BUS"] = self.bus_path
+        env.pop("SXCTL_PLANT", None)
+        if self.plant_path:
+            env["SXCTL_PLANT"] = self.plant_path
         self.console.restore_attrs()
         self.proc = subprocess.Popen(
             micropython_command(self.micropython, self.heapsize),
@@ -77,6 +82,7 @@ class VirtualBoard:
     def _from_console(self, data):
         if not data:
             return
+        self.console_tail = (self.console_tail + data)[-600:]
         if self._await_raw_banner:
             # Swallow the restarted interpreter's banner until it is back in the raw REPL.
             self._held += data
