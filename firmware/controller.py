@@ -39,6 +39,8 @@ class StageController:
         self.alarms = A.Alarms()
         self.envelope = None
         self.pid = None
+        self._curve_points = None
+        self._primed = False
         self.ph_valid = False
         self.ph_stuck = 0
         self.orp_ok = False
@@ -71,22 +73,36 @@ class StageController:
         # write must not reset a dose cap's accounting or forget a latched alarm.
         self.check.stuck_ms = c(T.STUCK_WINDOW) * 1000
         self.check.invalid_limit = c(T.INVALID_SCANS_TO_STOP)
-        n = c(T.TITRATION_POINTS)
-        curve = None
-        if n >= 2:
-            curve = TitrationCurve([(c(T.TITRATION_PH_0 + k), c(T.TITRATION_BASE_0 + k)) for k in range(n)])
         base_max = c(T.BASE_MAX)
         self.hal.set_full_scale(base_max, c(T.REAGENT_MAX))
-        old = self.pid
-        pid = Pid(c(T.PID_KP), c(T.PID_TI) * 1000, c(T.PID_TD) * 100, 0, base_max,
-                  c(T.BASE_RATE_LIMIT), c(T.PH_DEADBAND), c(T.FEEDFORWARD), curve)
-        pid.set_setpoint(stage.ph_setpoint)
-        if old is not None:
-            # carry the running state over, so a tuning change is bumpless
-            pid.out = old.out if old.out < base_max else base_max
-            pid.manual = old.manual
-            pid.set_mode(old.mode)
-        self.pid = pid
+        # the loop "acts" when its output moves by 1 % of full scale: smaller steps are noise,
+        # and counting them would let a quiet steady state look like a stuck electrode
+        self.check.output_move = max(1, base_max // 100)
+        n = c(T.TITRATION_POINTS)
+        points = tuple((c(T.TITRATION_PH_0 + k), c(T.TITRATION_BASE_0 + k)) for k in range(n)) if n >= 2 else ()
+        tuning = (c(T.PID_KP), c(T.PID_TI) * 1000, c(T.PID_TD) * 100)
+        limits = (base_max, c(T.BASE_RATE_LIMIT), c(T.PH_DEADBAND), c(T.FEEDFORWARD))
+        pid = self.pid
+        if pid is None or points != self._curve_points:
+            # a new curve changes what the error means: a fresh controller, bumpless from the old
+            new = Pid(tuning[0], tuning[1], tuning[2], 0, limits[0], limits[1], limits[2], limits[3],
+                      TitrationCurve(points) if points else None)
+            new.set_setpoint(stage.ph_setpoint)
+            if pid is not None:
+                new.out = pid.out if pid.out < base_max else base_max
+                new.manual = pid.manual
+                new.set_mode(pid.mode)
+            self.pid = new
+            self._curve_points = points
+        else:
+            # The running controller is kept: a setpoint change keeps its integral and gets its
+            # proportional kick; only a tuning or limit change re-tracks (bumplessly).
+            pid.rate_max, pid.dead_band, pid.ff_gain = limits[1], limits[2], limits[3]
+            if tuning != (pid.kp, pid.ti_ms, pid.td_ms) or base_max != pid.out_max:
+                pid.out_max = base_max
+                pid.set_tuning(*tuning)
+            if pid.setpoint != stage.ph_setpoint:
+                pid.set_setpoint(stage.ph_setpoint)
         env = self.envelope
         if env is None:
             env = self.envelope = Envelope(c(T.DOSE_CAP_PERIOD) * 10, c(T.DOSE_CAP_HOUR) * 10, base_max * 10)
@@ -133,6 +149,9 @@ class StageController:
         self.alarms.link_seen(now_ms)
 
     def ack(self, mask, now_ms):
+        if mask & A.AL_DOSE_TRIP:
+            # acknowledging the trip re-arms dosing, but only once the pH is back below the trip
+            self.envelope.reset_trip(self.stage.ph if self.ph_valid else 0x7FFF)
         shown = self.alarms.ack(mask, now_ms)
         self._drain_events(now_ms)
         self.stage.alarms = shown
@@ -156,8 +175,11 @@ class StageController:
         if self.ph_valid:
             self.ph_ms = now_ms
             stage.ph = self.check.value
-        self.flow_ok = sensors and self.flow_aq.add(hal.sampled_aq, dt_ms) == FLOW_OK
-        self.flow_org_ok = sensors and self.flow_org.add(hal.sampled_org, dt_ms) == FLOW_OK
+        if self._primed:
+            self.flow_ok = sensors and self.flow_aq.add(hal.sampled_aq, dt_ms) == FLOW_OK
+            self.flow_org_ok = sensors and self.flow_org.add(hal.sampled_org, dt_ms) == FLOW_OK
+        else:
+            self._primed = True  # the first sample's pulses span an unknown time since boot: skip it
         stage.flow_aq = self.flow_aq.ml_min
         stage.flow_org = self.flow_org.ml_min
         self.orp_ok = sensors and self.orp.read(hal.orp_uv) == ORP_OK

@@ -8,9 +8,9 @@ from fixedpoint import muldiv as _muldiv  # a module name tests can swap for a c
 # (0.01 % of pump full scale is the intended one: 0..10000), |limits| <= OUT_MAX.
 # kp is output units per pH (per 1000 error units); ti_ms, td_ms are integral and derivative times.
 #   out = ff + kp * (e + (1/ti) * integral(e dt) + td * de/dt) / 1000
-# With a titration curve the error is (base(setpoint) - base(pH)) rescaled by the curve's slope at
-# the setpoint: near the setpoint it equals the pH error, far away it follows the reagent needed,
-# so one tuning holds across a curve whose gain varies 30x (DOMAIN.md §6).
+# With a titration curve the error is (base(setpoint) - base(pH)) rescaled by the curve's mean
+# slope: it follows the reagent needed rather than the pH distance, so one tuning holds across
+# a curve whose gain varies 30x (DOMAIN.md §6).
 
 MODE_OFF = const(0)  # output 0 (pumps off), controller reset
 MODE_MANUAL = const(1)  # output follows .manual, rate limited
@@ -147,9 +147,12 @@ class Pid:
         self._d_ready = False  # no derivative kick from a setpoint step
         c = self.curve
         if c is not None:
-            i = c.segment(mph)
-            self._dp = c.ph[i + 1] - c.ph[i]
-            self._dx = c.base[i + 1] - c.base[i]
+            # Errors in base-equivalent units are scaled back to pH by the slope of the whole
+            # curve, not of the segment holding the setpoint: then one kp gives the same loop
+            # gain at every setpoint, where a local slope made it vary several-fold.
+            n = c._n - 1
+            self._dp = c.ph[n] - c.ph[0]
+            self._dx = c.base[n] - c.base[0]
             self._x_sp = c.base_at(mph)
             self._dx_lim = _muldiv(E_MAX, self._dx, self._dp)
 

@@ -215,3 +215,35 @@ def test_alarms_are_queued_as_numbered_events_and_latch_until_acknowledged():
     assert stage.alarms & A.AL_DEV_ALARM  # gone, but latched
     ctrl.ack(A.AL_DEV_WARN | A.AL_DEV_ALARM, now)
     assert not stage.alarms & (A.AL_DEV_WARN | A.AL_DEV_ALARM)
+
+
+def test_setpoint_change_keeps_the_running_controller_and_its_integral():
+    ctrl, hal, stage, config = make(mode=proto.MODE_AUTO)
+    hal.set_ph(1400)
+    now = run(ctrl, 0, 30)
+    pid = ctrl.pid
+    integral = pid.i
+    assert integral != 0
+    config.apply([(ID[T.PH_SETPOINT], 1700)])
+    ctrl.configure()
+    assert ctrl.pid is pid and pid.i == integral and pid.setpoint == 1700
+    before = pid.p
+    run(ctrl, now, 2)
+    assert pid.p > before  # the proportional kick of the larger error comes through, not tracked away
+
+
+def test_acknowledging_a_dose_trip_rearms_dosing_only_below_the_trip():
+    ctrl, hal, stage, config = make(mode=proto.MODE_AUTO)
+    now = 0
+    for k in range(6):
+        hal.set_ph(6000 + k)  # above the 5.5 trip
+        now = run(ctrl, now, 2)
+    assert ctrl.envelope.tripped and stage.alarms & A.AL_DOSE_TRIP
+    ctrl.ack(A.AL_DOSE_TRIP, now)
+    assert ctrl.envelope.tripped  # still above the trip: stays latched
+    hal.set_ph(1400)
+    for k in range(8):
+        hal.set_ph(1400 + k % 3)
+        now = run(ctrl, now, 2)
+    ctrl.ack(A.AL_DOSE_TRIP, now)
+    assert not ctrl.envelope.tripped

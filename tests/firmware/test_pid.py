@@ -186,28 +186,50 @@ def test_curve_rejects_bad_points():
         assert False, pts
 
 
-def test_curve_error_equals_ph_error_near_setpoint():
-    c = pid.Pid(kp=1000, ti_ms=0, dead_band=0, out_min=-10000, out_max=10000,
-                curve=pid.TitrationCurve(_MIXER))
+def _reagent_error(curve, sp, pv):
+    # base needed to go from pv to sp, in pH by the mean slope of the whole curve
+    return round((curve.base_at(sp) - curve.base_at(pv)) * (7000 - 690) / 7600)
+
+
+def test_curve_error_is_the_reagent_needed_scaled_by_the_mean_slope():
+    curve = pid.TitrationCurve(_MIXER)
+    c = pid.Pid(kp=1000, ti_ms=0, dead_band=0, out_min=-10000, out_max=10000, curve=curve)
     _auto(c, 2000)
     c.update(1900, 1000)
-    assert abs(c.error - 100) <= 1
+    assert abs(c.error - _reagent_error(curve, 2000, 1900)) <= 1
+    # 0.1 pH below 2.0 sits on a part 3.4x flatter than the curve's mean: 3.4x the action
+    assert 270 <= c.error <= 300
 
 
 def test_curve_schedules_gain_across_the_titration():
-    # 2 pH above the setpoint on the steep part needs little acid-equivalent: ~0.13 pH of action;
-    # 1 pH below on the flat acid part needs much base: ~1.25 pH of action
-    c = pid.Pid(kp=1000, ti_ms=0, dead_band=0, out_min=-10000, out_max=10000,
-                curve=pid.TitrationCurve(_MIXER))
+    # 2 pH above the setpoint on the steep part needs little acid-equivalent; 1 pH below on the
+    # flat acid part needs much base: the action follows the reagent, not the pH distance
+    curve = pid.TitrationCurve(_MIXER)
+    c = pid.Pid(kp=1000, ti_ms=0, dead_band=0, out_min=-10000, out_max=10000, curve=curve)
     _auto(c, 2000)
     c.update(4000, 1000)
-    assert abs(c.error - (-129)) <= 1
+    high = c.error
+    assert abs(high - _reagent_error(curve, 2000, 4000)) <= 1 and -400 < high < -300
     c.update(1000, 1000)
-    assert abs(c.error - 1251) <= 1
+    low = c.error
+    assert abs(low - _reagent_error(curve, 2000, 1000)) <= 1 and low > 3000
     plain = pid.Pid(kp=1000, ti_ms=0, dead_band=0, out_min=-10000, out_max=10000)
     _auto(plain, 2000)
     plain.update(4000, 1000)
     assert plain.error == -2000
+
+
+def test_one_kp_gives_the_same_gain_at_every_setpoint():
+    # the error per unit of reagent is the same whichever curve segment holds the setpoint
+    curve = pid.TitrationCurve(_MIXER)
+    gains = []
+    for sp in (1000, 1800, 3000):
+        c = pid.Pid(kp=1000, ti_ms=0, dead_band=0, out_min=-10000, out_max=10000, curve=curve)
+        _auto(c, sp)
+        pv = sp - 200  # inside the same curve segment
+        c.update(pv, 1000)
+        gains.append(c.error * 1000 // (curve.base_at(sp) - curve.base_at(pv)))
+    assert max(gains) - min(gains) <= 10, gains  # integer rounding of base_at only
 
 
 def test_curve_with_dead_band_is_continuous():
