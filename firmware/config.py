@@ -9,6 +9,7 @@ from array import array
 from binascii import crc32
 from micropython import const
 
+import config_rules
 import config_table as T
 import proto
 
@@ -91,8 +92,6 @@ class Config:
                 raise ConfigError(proto.ERR_VALUE_OUT_OF_RANGE, item_id, "item %d=%d outside %d..%d" % (
                     item_id, value, T.LO[i], T.HI[i]))
             trial[i] = value
-        import config_rules  # loaded at the first write: it is not needed to run
-
         bad = config_rules.violations(lambda i: trial[i])
         if bad:
             index, text = bad[0]

@@ -49,7 +49,13 @@ class Service:
             return
         if broadcast and msg_type != proto.MSG_TIME_SYNC:
             return  # only time sync acts on a broadcast; answers would collide on the bus
-        handler(link)
+        try:
+            handler(link)
+        except MemoryError:
+            # A request that needs more heap than is free is refused; the stage keeps running.
+            gc.collect()
+            if not broadcast:
+                link.reply_error(msg_type, proto.ERR_OUT_OF_MEMORY)
 
     def _u(self, fmt, link):
         return struct.unpack_from(fmt, link.rx, _H)

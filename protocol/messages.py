@@ -264,6 +264,7 @@ ERROR_CODES = {
     10: "signature required",     # a plant key is provisioned: writes must be signed
     11: "bad signature",
     12: "replayed",               # counter not above SIGNING_STATE.counter
+    13: "out of memory",          # the request needed more heap than was free; nothing changed
 }
 
 REBOOT_MAGIC = 0x52425430
