@@ -117,8 +117,16 @@ def runs_an_hour(heap_kb):
             plant.close()
 
 
-def min_heap_kb(start=64, stop=256, step=8):
-    for heap in range(start, stop + 1, step):
-        if runs_an_hour(heap):
-            return heap
-    return None
+def min_heap_kb(low=64, high=512, step=8):
+    """Bisection in `step` KiB over [low, high]: the smallest heap that runs the hour."""
+    if runs_an_hour(low):
+        return low
+    if not runs_an_hour(high):
+        return None
+    while high - low > step:
+        mid = (low + high) // 2 // step * step
+        if runs_an_hour(mid):
+            high = mid
+        else:
+            low = mid
+    return high
