@@ -49,6 +49,10 @@ class Calibration:
             self.pulses += hal.sampled_org
 
     def _remember(self, uv):
+        if self._n:
+            last = self._uv[(self._n - 1) % _WINDOW]
+            if uv - last > _STABLE_UV or last - uv > _STABLE_UV:
+                self._n = 0  # the reading moved (the probe went into the next buffer): start over
         self._uv[self._n % _WINDOW] = uv
         self._n += 1
 

@@ -29,7 +29,7 @@ class CalibrationFailed(SxctlError):
 
 class Wizard:
     def __init__(self, bus, addr, sensor, ask=input, say=print, assume_yes=False,
-                 stable_timeout=120.0, poll_s=0.5):
+                 stable_timeout=120.0, poll_s=0.5, settle_s=10.0):
         if sensor not in SENSORS:
             raise SxctlError("unknown sensor %r: use one of %s" % (sensor, ", ".join(SENSORS)))
         self.bus = bus
@@ -41,6 +41,7 @@ class Wizard:
         self.assume_yes = assume_yes
         self.stable_timeout = stable_timeout
         self.poll_s = poll_s
+        self.settle_s = settle_s  # the board's stable reading must also hold this long here
 
     def _step(self, step, reference=0, temperature=0):
         return self.bus.request(self.addr, messages.CALIBRATE, dict(
@@ -61,14 +62,22 @@ class Wizard:
         return "%d pulses" % status["live_value"]
 
     def wait_stable(self):
-        """Poll until the board calls the reading stable; print the live value meanwhile."""
+        """Poll until the board calls the reading stable and it has stayed within 0.5 mV for
+        settle_s here too (the board judges its last few scans; right after the probe moved
+        those can still be the old buffer's); print the live value meanwhile."""
         deadline = time.monotonic() + self.stable_timeout
+        since = None
         while True:
             status = self._step(0)
             self.say("  live %s%s" % (self._live(status), "  stable" if status["stable"] else ""))
-            if status["stable"]:
+            now = time.monotonic()
+            if not status["stable"] or (since and abs(status["live_uv"] - since[1]) > 500):
+                since = None
+            elif since is None:
+                since = (now, status["live_uv"])
+            elif now - since[0] >= self.settle_s:
                 return status
-            if time.monotonic() > deadline:
+            if now > deadline:
                 raise CalibrationFailed("the reading did not settle within %.0f s: check the probe is "
                                         "immersed and not touching the beaker, then try again"
                                         % self.stable_timeout)

@@ -16,6 +16,8 @@ def add_arguments(p):
                    help="buffer temperature in °C (default: the board's temperature input)")
     p.add_argument("--yes", action="store_true", help="no prompts: take each point when stable and commit")
     p.add_argument("--stable-timeout", type=float, default=120.0, help="seconds to wait for a stable reading")
+    p.add_argument("--settle", type=float, default=10.0,
+                   help="seconds a stable reading must hold before a point is taken (default 10)")
 
 
 def run(args):
@@ -29,6 +31,7 @@ def run(args):
         raise SxctlError("give the volume run through the meter with --points, in mL")
     with BusClient(args.port, baud=args.baud) as bus:
         bus.hello(args.addr)
-        wizard = Wizard(bus, args.addr, args.sensor, assume_yes=args.yes, stable_timeout=args.stable_timeout)
+        wizard = Wizard(bus, args.addr, args.sensor, assume_yes=args.yes,
+                        stable_timeout=args.stable_timeout, settle_s=args.settle)
         result = wizard.run([p.strip() for p in points], args.temperature)
     return 0 if result is not None else 1
