@@ -13,6 +13,7 @@ SECTIONS = {
     "signed": "sxctl.faults.signed",
     "logger_kills": "sxctl.faults.logger_kills",
     "power_loss": "sxctl.faults.power_loss",
+    "link_noise": "sxctl.faults.link_noise",
 }
 OUTPUT = BUILD_DIR / "faults.json"
 

@@ -1,0 +1,95 @@
+"""Fault section `link_noise`: the 4-stage extraction cascade for one simulated hour with bit
+errors on the bus (BER 1e-4, 1e-3, 1e-2), against the same run on a clean bus.
+
+Lock-step runs are deterministic and the host's writes land between the same ticks whatever
+the retries, so the clean run is the truth the noisy one is judged by:
+- corrupt_accepted: logged telemetry records whose values differ from the clean run's;
+- writes_doubled / writes_lost: the boards' config versions and modes at the end, against the
+  clean run's (a write applied twice moves the version on twice; a lost one not at all);
+- samples_missing_before_backfill: samples the regular polls did not get when due (rounds
+  without an answer × samples per round), which the logger then fetched from the backlog;
+- samples_missing_after_backfill: clean-run records absent from the noisy run's log, in gaps
+  shorter than the board's backlog (which backfill must close); records lost in longer gaps
+  (an outage longer than the backlog holds) are counted as samples_beyond_backlog.
+At BER 1e-2 a 40-byte frame arrives intact about 2 % of the time: the link is mostly down.
+"""
+from .. import boards
+from ..bench import Figure
+from ..sim import plants
+from ..sim.session import Session
+
+BACKLOG = boards.load("unix-sim").get("backlog_records", 120)
+
+RATES = (1e-4, 1e-3, 1e-2)
+EPOCH0 = 1760000000  # the same Unix time for every run: the records carry it
+
+
+def _run(plant, duration_s, ber, seed):
+    ends = {}
+
+    def at_poll(session, t_s):
+        if t_s >= duration_s - session.poll_s:  # the last round: what the boards say now
+            for addr in session.telemetry:
+                try:
+                    ends[addr] = session.bus.hello(addr)
+                except Exception:  # noqa: BLE001  a noisy round may fail; the one before stands
+                    pass
+    # On a pty a board answers within milliseconds: a short wait per try keeps lost frames cheap.
+    result = Session(plant, duration_s, ber=ber, seed=seed, epoch0=EPOCH0, on_poll=at_poll,
+                     bus_timeout_s=0.02).run()
+    return result, ends
+
+
+def _records(result):
+    return {addr: {r["record"]: tuple(sorted((k, v) for k, v in r.items() if k != "time_s"))
+                   for r in rows} for addr, rows in result.telemetry.items()}
+
+
+def run(short):
+    plant = plants.load("sx")
+    duration = 300.0 if short else 3600.0
+    rates = (1e-2,) if short else RATES
+    clean, clean_end = _run(plant, duration, 0.0, 0)
+    truth = _records(clean)
+    figures = []
+    for ber in rates:
+        noisy, noisy_end = _run(plant, duration, ber, 17)
+        got = _records(noisy)
+        corrupt = missing = beyond = 0
+        for addr, rows in truth.items():
+            mine = got.get(addr, {})
+            gap = 0
+            for record in sorted(rows) + [None]:
+                if record is not None and record not in mine:
+                    gap += 1
+                    continue
+                if gap:  # a run of missing records ends here
+                    if gap < BACKLOG:
+                        missing += gap
+                    else:
+                        beyond += gap
+                    gap = 0
+                if record is not None and mine[record] != rows[record]:
+                    corrupt += 1
+        doubled = lost = 0
+        for addr, info in clean_end.items():
+            other = noisy_end.get(addr)
+            if other is None:
+                continue
+            doubled += max(0, other["config_version"] - info["config_version"])
+            lost += max(0, info["config_version"] - other["config_version"]) + (other["mode"] != info["mode"])
+        per_round = noisy.plant.poll_s if hasattr(noisy.plant, "poll_s") else 5.0
+        key = "faults.ber_%s." % ("%.0e" % ber).replace("e-0", "e-")
+        figures += [
+            Figure(key + "corrupt_accepted", corrupt, "", ("==", 0),
+                   "%d stages, %d s lock-step; records differing from the clean run" % (plant.boards, duration)),
+            Figure(key + "writes_doubled", doubled, "", ("==", 0)),
+            Figure(key + "writes_lost", lost, "", ("==", 0)),
+            Figure(key + "samples_missing_before_backfill", int(noisy.polls_failed * per_round), "",
+                   note="stage-rounds without an answer × samples per round; host link %s" % (
+                       ", ".join("%s %d" % kv for kv in noisy.link.items() if kv[1]))),
+            Figure(key + "samples_missing_after_backfill", missing, "", ("==", 0),
+                   "in gaps shorter than the %d-record backlog" % BACKLOG),
+            Figure(key + "samples_beyond_backlog", beyond, "", note="in gaps longer than the backlog"),
+        ]
+    return figures
