@@ -82,7 +82,7 @@ class Logger:
 
     def poll_round(self):
         for stage in self.stages:
-            if not stage.online and time.monotonic() < stage.retry_at:
+            if not stage.online and self.clock() < stage.retry_at:
                 continue
             try:
                 self._poll(stage)
@@ -99,7 +99,7 @@ class Logger:
         stage.online = False
         stage.connected = False  # check who answers when it is back: the board may have reset
         stage.problem = problem
-        stage.retry_at = time.monotonic() + self.retry_s
+        stage.retry_at = self.clock() + self.retry_s  # the logger's clock: simulated time in a sim
 
     def _poll(self, stage):
         if not stage.connected:

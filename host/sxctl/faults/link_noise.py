@@ -36,7 +36,7 @@ def _run(plant, duration_s, ber, seed):
                     pass
     # On a pty a board answers within milliseconds: a short wait per try keeps lost frames cheap.
     result = Session(plant, duration_s, ber=ber, seed=seed, epoch0=EPOCH0, on_poll=at_poll,
-                     bus_timeout_s=0.02).run()
+                     bus_timeout_s=0.01).run()
     return result, ends
 
 
