@@ -10,7 +10,9 @@ the retries, so the clean run is the truth the noisy one is judged by:
   without an answer × samples per round), which the logger then fetched from the backlog;
 - samples_missing_after_backfill: clean-run records absent from the noisy run's log, in gaps
   shorter than the board's backlog (which backfill must close); records lost in longer gaps
-  (an outage longer than the backlog holds) are counted as samples_beyond_backlog.
+  (an outage longer than the backlog holds) are counted as samples_beyond_backlog, and records
+  after the last one logged (still on the boards when the run ended, their backfill pending)
+  as samples_pending_at_end.
 At BER 1e-2 a 40-byte frame arrives intact about 2 % of the time: the link is mostly down.
 """
 from .. import boards
@@ -55,7 +57,7 @@ def run(short):
     for ber in rates:
         noisy, noisy_end = _run(plant, duration, ber, 17)
         got = _records(noisy)
-        corrupt = missing = beyond = 0
+        corrupt = missing = beyond = pending = 0
         for addr, rows in truth.items():
             mine = got.get(addr, {})
             gap = 0
@@ -64,7 +66,9 @@ def run(short):
                     gap += 1
                     continue
                 if gap:  # a run of missing records ends here
-                    if gap < BACKLOG:
+                    if record is None:
+                        pending += gap  # nothing logged after it: the backfill had not come yet
+                    elif gap < BACKLOG:
                         missing += gap
                     else:
                         beyond += gap
@@ -91,5 +95,6 @@ def run(short):
             Figure(key + "samples_missing_after_backfill", missing, "", ("==", 0),
                    "in gaps shorter than the %d-record backlog" % BACKLOG),
             Figure(key + "samples_beyond_backlog", beyond, "", note="in gaps longer than the backlog"),
+            Figure(key + "samples_pending_at_end", pending, "", note="after the last record logged: still on the boards"),
         ]
     return figures
