@@ -44,6 +44,7 @@ class Collector(store_mod.Sink):
 
     def __init__(self, addrs, epoch0, tee=None):
         self.records = {addr: [] for addr in addrs}
+        self.gaps = []  # (stage, epoch, kind, first, last, time): what the boards no longer held
         self.epoch0 = epoch0
         self.tee = tee
 
@@ -71,6 +72,7 @@ class Collector(store_mod.Sink):
         self._tee("write_config", rows)
 
     def write_gap(self, row):
+        self.gaps.append(row)
         self._tee("write_gap", row)
 
     def flush(self):
