@@ -4,9 +4,8 @@ import time
 
 from sxproto import config_items, messages
 
-from .. import boards
 from ..buslink import BusClient
-from ..sim.simulator import Simulator
+from ..sim.simulator import running
 from ..bench import Figure
 
 TIMEOUT_S = 3
@@ -22,41 +21,32 @@ def _write(bus, addr, name, value):
 
 def run(short):
     stages = 2 if short else 4
-    sim = Simulator(stages, heapsize="%dK" % boards.load("unix-sim")["heap_kb"])
     late = unsafe = 0
     worst = 0.0
-    try:
-        sim.start()
-        halt = sim.run_in_background()
-        try:
-            sim.wait_ready()
-            with BusClient(sim.bus.path) as bus:
-                for b in sim.boards:
-                    _write(bus, b.addr, "link_timeout", TIMEOUT_S)
-                    bus.request(b.addr, messages.SET_MODE, dict(mode=2, manual_output=0xFFFF),
-                                expect=messages.MODE_ACK)
-                last_heard = {}
-                for b in sim.boards:
-                    last_heard[b.addr] = bus.request(b.addr, messages.GET_TELEMETRY,
-                                                     expect=messages.TELEMETRY).values["time_s"]
-                time.sleep(TIMEOUT_S + 2.5)  # the host is silent: that is the fault under test
-                for b in sim.boards:
-                    tel = bus.request(b.addr, messages.GET_TELEMETRY, expect=messages.TELEMETRY).values
-                    events = bus.request(b.addr, messages.EVENTS_READ, dict(since=0), expect=messages.EVENTS).values
-                    raised = [e["time_s"] for e in events["events"][:events["count"]]
-                              if e["code"] == EV_RAISED and e["alarm"] == LINK_LOST_BIT]
-                    safe = tel["mode"] == 0 and tel["base_dose"] == 0 and tel["alarms"] >> LINK_LOST_BIT & 1
-                    unsafe += not safe
-                    if not raised:
-                        late += 1
-                        continue
-                    took = raised[-1] - last_heard[b.addr]
-                    worst = max(worst, took)
-                    late += took > TIMEOUT_S + 1  # board time has 1 s resolution
-        finally:
-            halt()
-    finally:
-        sim.close()
+    with running(stages) as sim:
+        with BusClient(sim.bus.path) as bus:
+            for b in sim.boards:
+                _write(bus, b.addr, "link_timeout", TIMEOUT_S)
+                bus.request(b.addr, messages.SET_MODE, dict(mode=2, manual_output=0xFFFF),
+                            expect=messages.MODE_ACK)
+            last_heard = {}
+            for b in sim.boards:
+                last_heard[b.addr] = bus.request(b.addr, messages.GET_TELEMETRY,
+                                                 expect=messages.TELEMETRY).values["time_s"]
+            time.sleep(TIMEOUT_S + 2.5)  # the host is silent: that is the fault under test
+            for b in sim.boards:
+                tel = bus.request(b.addr, messages.GET_TELEMETRY, expect=messages.TELEMETRY).values
+                events = bus.request(b.addr, messages.EVENTS_READ, dict(since=0), expect=messages.EVENTS).values
+                raised = [e["time_s"] for e in events["events"][:events["count"]]
+                          if e["code"] == EV_RAISED and e["alarm"] == LINK_LOST_BIT]
+                safe = tel["mode"] == 0 and tel["base_dose"] == 0 and tel["alarms"] >> LINK_LOST_BIT & 1
+                unsafe += not safe
+                if not raised:
+                    late += 1
+                    continue
+                took = raised[-1] - last_heard[b.addr]
+                worst = max(worst, took)
+                late += took > TIMEOUT_S + 1  # board time has 1 s resolution
     return [
         Figure("faults.link_loss.boards_not_safe", unsafe, "", ("==", 0),
                "%d boards, link_timeout %d s: mode off, base dose 0, link_lost alarm" % (stages, TIMEOUT_S)),

@@ -11,10 +11,9 @@ import time
 
 from sxproto import messages
 
-from .. import boards
 from ..bench import Figure
 from ..buslink import BusClient
-from ..sim.simulator import Simulator
+from ..sim.simulator import running
 
 STAGES = 3
 
@@ -37,32 +36,23 @@ def _rows(db):
 def run(short):
     kills = 3 if short else 20
     rng = random.Random(5)
-    sim = Simulator(STAGES, heapsize="%dK" % boards.load("unix-sim")["heap_kb"])
     folder = tempfile.mkdtemp(prefix="sxctl-logkill-")
     db = os.path.join(folder, "plant.sqlite")
-    try:
-        sim.start()
-        halt = sim.run_in_background()
-        try:
-            sim.wait_ready()
-            for _ in range(kills):
-                proc = _logger(sim.bus.path, db)
-                deadline = time.monotonic() + 30
-                start = _rows(db)
-                while _rows(db) <= start and time.monotonic() < deadline:
-                    time.sleep(0.05)  # wait until this run stored something
-                time.sleep(rng.uniform(0.0, 1.5))  # then kill it anywhere in its rounds
-                proc.send_signal(signal.SIGKILL)
-                proc.wait()
-                time.sleep(rng.uniform(0.0, 2.0))  # the boards keep recording meanwhile
-            with BusClient(sim.bus.path) as bus:  # what each board holds now
-                latest = {a: bus.request(a, messages.BACKLOG_READ, dict(since=0), expect=messages.BACKLOG)
-                          .values["latest"] for a in range(1, STAGES + 1)}
-            _logger(sim.bus.path, db, duration=4).wait(60)  # a last run catches up
-        finally:
-            halt()
-    finally:
-        sim.close()
+    with running(STAGES) as sim:
+        for _ in range(kills):
+            proc = _logger(sim.bus.path, db)
+            deadline = time.monotonic() + 30
+            start = _rows(db)
+            while _rows(db) <= start and time.monotonic() < deadline:
+                time.sleep(0.05)  # wait until this run stored something
+            time.sleep(rng.uniform(0.0, 1.5))  # then kill it anywhere in its rounds
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            time.sleep(rng.uniform(0.0, 2.0))  # the boards keep recording meanwhile
+        with BusClient(sim.bus.path) as bus:  # what each board holds now
+            latest = {a: bus.request(a, messages.BACKLOG_READ, dict(since=0), expect=messages.BACKLOG)
+                      .values["latest"] for a in range(1, STAGES + 1)}
+        _logger(sim.bus.path, db, duration=4).wait(60)  # a last run catches up
     missing = 0
     with sqlite3.connect(db) as c:
         for stage, last in latest.items():

@@ -8,10 +8,9 @@ import time
 
 from sxproto import codec, config_items, messages
 
-from .. import boards
 from ..bench import Figure
 from ..buslink import BusClient, NoAnswer
-from ..sim.simulator import Simulator
+from ..sim.simulator import running
 
 ADDR = 1
 # items whose whole range satisfies the cross-field rules, so any value is a valid write
@@ -37,41 +36,32 @@ def _hello(bus, timeout=20.0):
 def run(short):
     cuts = 10 if short else 60
     rng = random.Random(3)
-    sim = Simulator(1, heapsize="%dK" % boards.load("unix-sim")["heap_kb"])
     corrupt = unsafe = uncontrolled = kept_new = 0
-    try:
-        sim.start()
-        halt = sim.run_in_background()
-        try:
-            sim.wait_ready()
-            board = sim.boards[0]
-            with BusClient(sim.bus.path, timeout=0.3, retries=1) as bus:
-                for n in range(cuts):
-                    bus.request(ADDR, messages.SET_MODE, dict(mode=2, manual_output=0xFFFF), expect=messages.MODE_ACK)
-                    old = _read_all(bus)
-                    new = [rng.randint(i.lo, i.hi) for i in ITEMS]
-                    items = [dict(item=i.id, value=v) for i, v in zip(ITEMS, new)]
-                    wire = codec.encode(ADDR, 0, bus._next_seq(), messages.CONFIG_WRITE,
-                                        dict(count=len(items), items=items), lead=True)
-                    pid = board.proc.pid
-                    bus.serial.write(wire)
-                    time.sleep(rng.uniform(0.0, 0.012))  # the write is being stored about now
-                    board.proc.send_signal(signal.SIGKILL)
-                    while board.proc is None or board.proc.pid == pid:  # the bridge powers it up again
-                        time.sleep(0.01)
-                    info = _hello(bus)
-                    got = _read_all(bus)
-                    corrupt += got != old and got != new
-                    kept_new += got == new
-                    tel = bus.request(ADDR, messages.GET_TELEMETRY, expect=messages.TELEMETRY).values
-                    unsafe += tel["mode"] != 0 or tel["base_dose"] != 0 or tel["aq_pump"] != 0
-                    ack = bus.request(ADDR, messages.SET_MODE, dict(mode=2, manual_output=0xFFFF),
-                                      expect=messages.MODE_ACK).values
-                    uncontrolled += ack["mode"] != 2 or info["alarms"] >> 13 & 1  # controller_fault
-        finally:
-            halt()
-    finally:
-        sim.close()
+    with running(1) as sim:
+        board = sim.boards[0]
+        with BusClient(sim.bus.path, timeout=0.3, retries=1) as bus:
+            for n in range(cuts):
+                bus.request(ADDR, messages.SET_MODE, dict(mode=2, manual_output=0xFFFF), expect=messages.MODE_ACK)
+                old = _read_all(bus)
+                new = [rng.randint(i.lo, i.hi) for i in ITEMS]
+                items = [dict(item=i.id, value=v) for i, v in zip(ITEMS, new)]
+                wire = codec.encode(ADDR, 0, bus._next_seq(), messages.CONFIG_WRITE,
+                                    dict(count=len(items), items=items), lead=True)
+                pid = board.proc.pid
+                bus.serial.write(wire)
+                time.sleep(rng.uniform(0.0, 0.012))  # the write is being stored about now
+                board.proc.send_signal(signal.SIGKILL)
+                while board.proc is None or board.proc.pid == pid:  # the bridge powers it up again
+                    time.sleep(0.01)
+                info = _hello(bus)
+                got = _read_all(bus)
+                corrupt += got != old and got != new
+                kept_new += got == new
+                tel = bus.request(ADDR, messages.GET_TELEMETRY, expect=messages.TELEMETRY).values
+                unsafe += tel["mode"] != 0 or tel["base_dose"] != 0 or tel["aq_pump"] != 0
+                ack = bus.request(ADDR, messages.SET_MODE, dict(mode=2, manual_output=0xFFFF),
+                                  expect=messages.MODE_ACK).values
+                uncontrolled += ack["mode"] != 2 or info["alarms"] >> 13 & 1  # controller_fault
     return [
         Figure("faults.power_cuts", cuts, "", note="SIGKILL within 12 ms of a config write of %d items: "
                "%d came back with the new config, %d with the old" % (len(ITEMS), kept_new, cuts - kept_new)),

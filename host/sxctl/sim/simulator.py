@@ -6,6 +6,7 @@ outputs. `plant_links[addr]` is created here, before the boards start, so a driv
 each board's first SENSE. With `plant_link="external"` another program drives the links: each
 board's link is bridged to a pty of its own whose path `ports()` lists as the board's "plant".
 """
+import contextlib
 import json
 import pathlib
 import selectors
@@ -161,3 +162,23 @@ class _Bridge:
     def service(self):
         self.inner.flush()
         self.outer.flush()
+
+
+@contextlib.contextmanager
+def running(stages, **options):
+    """Virtual boards started, their bytes moving on a thread and every board answering; closed
+    (processes ended, folders removed) on leaving. Heap: the unix-sim board's unless given."""
+    from .. import boards
+
+    options.setdefault("heapsize", "%dK" % boards.load("unix-sim")["heap_kb"])
+    sim = Simulator(stages, **options)
+    try:
+        sim.start()
+        halt = sim.run_in_background()
+        try:
+            sim.wait_ready()
+            yield sim
+        finally:
+            halt()
+    finally:
+        sim.close()
