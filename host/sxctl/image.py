@@ -51,10 +51,17 @@ def build(board_name, compiled=True):
         data = path.read_bytes()
         if compiled and rel not in SOURCE_FILES:
             data = fold_source(data, rel, tables)
+            # Tracebacks name the module by its import name ("control.pid"), which the board
+            # interns anyway; "control/pid.py" would cost one more qstr per module.
+            data = compile_source(data, _import_name(rel), arch)
             rel = rel[:-3] + ".mpy"
-            data = compile_source(data, rel[:-4] + ".py", arch)
         files[rel] = data
     return files
+
+
+def _import_name(rel):
+    name = constfold.module_name(rel)
+    return name[:-len(".__init__")] if name.endswith(".__init__") else name
 
 
 def fold_source(data, rel, tables=None):
