@@ -7,7 +7,6 @@ import identity
 import memory
 import proto
 from board import BOARD
-from calibration import Calibration
 from config import Config, ConfigError
 from controller import StageController
 from hal import open_hal
@@ -32,7 +31,7 @@ class App:
         self.stage = Stage()
         self.config = Config()
         self.controller = StageController(hal, self.config, self.stage, self.events, self.time_s)
-        self.calibration = Calibration(self.controller, self.config, self.time_s)
+        self.calibration = None  # made by the first CALIBRATE: a board that never calibrates saves its RAM
         hal.write_outputs(self.stage, False)  # a reset leaves every output off
         events.push(self.events, 0, proto.EV_BOOT, 0, 0)
         self.link = Link(hal.bus, addr, Service(self).on_request, memory.link_buffers)
@@ -73,6 +72,9 @@ class App:
             link.reply_error(proto.MSG_CALIBRATE, proto.ERR_VALUE_OUT_OF_RANGE, sensor)
             return
         try:
+            if self.calibration is None:
+                from calibration import Calibration
+                self.calibration = Calibration(self.controller, self.config, self.time_s)
             code = self.calibration.step(sensor, step, reference, temperature)
         except ConfigError as e:
             code = e.code
@@ -98,7 +100,8 @@ class App:
         period = self.config.get(T.MEASURE_PERIOD)
         ctrl = self.controller
         ctrl.measure(now, period)
-        self.calibration.scan(self.hal)
+        if self.calibration:
+            self.calibration.scan(self.hal)
         every = self.config.get(T.CONTROL_SCANS)
         if ctrl.link_timed_out(now, period) or scan_no % every == 0:  # the timeout check first: it latches
             ctrl.control(now, period * every)
