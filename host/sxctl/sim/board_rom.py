@@ -9,6 +9,9 @@ board would. `SXCTL_ROM_MAIN=0` skips main.py (a soft reset from the raw REPL).
 The board's peripherals live outside the sandbox, so the ROM opens them first and hands
 them over as the module `sim_devices` (`bus`: the bus tty from SXCTL_BUS; `plant`: the plant
 link tty from SXCTL_PLANT; None where not given), as a real port's ROM provides its UARTs.
+
+It stands in for a port's C code, so it stays small: its code is in the board's heap for as
+long as main.py runs (every method here costs the firmware RAM).
 """
 import os
 import sys
@@ -16,15 +19,18 @@ import vfs
 
 
 class SandboxVfs:
-    # A VFS object that forwards to VfsPosix with every path made absolute and normalised,
-    # so `..` can never climb above the board's root.
+    # A VFS object over VfsPosix with every path made absolute and normalised, so `..` can
+    # never climb above the board's root. stat and open, which every import calls, are methods
+    # (little garbage); VfsPosix's others (statvfs, mkdir, rmdir, remove, rename, chdir) are
+    # reached through __getattr__ with their paths mapped.
     def __init__(self, root):
-        self._fs = vfs.VfsPosix(root)
-        self._cwd = "/"
+        self.fs = vfs.VfsPosix(root)
 
-    def _path(self, path):
-        if not path.startswith("/"):
-            path = self._cwd + "/" + path
+    def path(self, path):
+        if path[:1] != "/":
+            path = self.fs.getcwd() + "/" + path  # "" at the root
+        if "/." not in path:
+            return path  # no "." or ".." in it: nothing to resolve
         parts = []
         for part in path.split("/"):
             if part == "..":
@@ -34,96 +40,63 @@ class SandboxVfs:
                 parts.append(part)
         return "/" + "/".join(parts)
 
-    def mount(self, readonly, mkfs):
-        pass
-
-    def umount(self):
-        pass
-
-    def ilistdir(self, path):
-        path = self._path(path)
-        base = path if path.endswith("/") else path + "/"
-        for entry in self._fs.ilistdir(path):
-            # The Unix port reports size 0 here; tools like mpremote show it, so stat it.
-            size = self._fs.stat(base + entry[0])[6]
-            yield (entry[0], entry[1], entry[2], size)
-
-    def chdir(self, path):
-        path = self._path(path)
-        if not self._fs.stat(path)[0] & 0x4000:
-            raise OSError(20)  # ENOTDIR
-        self._cwd = path
-
-    def getcwd(self):
-        return self._cwd
-
-    def mkdir(self, path):
-        self._fs.mkdir(self._path(path))
-
-    def remove(self, path):
-        self._fs.remove(self._path(path))
-
-    def rename(self, old, new):
-        self._fs.rename(self._path(old), self._path(new))
-
-    def rmdir(self, path):
-        self._fs.rmdir(self._path(path))
-
     def stat(self, path):
-        return self._fs.stat(self._path(path))
-
-    def statvfs(self, path):
-        return self._fs.statvfs(self._path(path))
+        return self.fs.stat(self.path(path))
 
     def open(self, path, mode):
-        return self._fs.open(self._path(path), mode)
+        return self.fs.open(self.path(path), mode)
+
+    def __getattr__(self, name):
+        f = getattr(self.fs, name)
+        n = 2 if name == "rename" else 1  # open's second argument is its mode
+        return lambda *a: f(*[self.path(x) if i < n else x for i, x in enumerate(a)])
+
+    def mount(self, *args):  # and umount: the folder is already there
+        pass
+
+    umount = mount
+
+    def ilistdir(self, path):
+        path = self.path(path).rstrip("/") + "/"
+        for entry in self.fs.ilistdir(path):
+            # The Unix port reports size 0 here; tools like mpremote show it, so stat it.
+            yield entry[0], entry[1], entry[2], self.fs.stat(path + entry[0])[6]
+
+    def getcwd(self):
+        return self.fs.getcwd() or "/"  # VfsPosix gives "" at its root
 
 
-def _exists(name):
-    try:
-        os.stat(name)
-        return True
-    except OSError:
-        return False
-
-
-def _run_file(name):
-    with open(name) as f:
-        source = f.read()
-    exec(source, {"__name__": "__main__", "__file__": name})
-
-
-class _Devices:
+class sim_devices:
+    # The peripherals, opened before the sandbox hides them (class attributes: no instance).
     pass
 
 
-def _open_devices():
-    devices = _Devices()
+def boot():
     for name, var in (("bus", "SXCTL_BUS"), ("plant", "SXCTL_PLANT")):
         path = os.getenv(var)
-        setattr(devices, name, open(path, "r+b", buffering=0) if path else None)
-    sys.modules["sim_devices"] = devices
-
-
-def boot():
-    _open_devices()
+        setattr(sim_devices, name, open(path, "r+b", buffering=0) if path else None)
+    sys.modules["sim_devices"] = sim_devices
     root = os.getcwd()
     vfs.umount("/")
     vfs.mount(SandboxVfs(root), "/")
     os.chdir("/")
-    sys.path[:] = ["", "/lib", "/"]
+    sys.path[:] = ["", "/lib"]  # as on a board
     run = os.getenv("SXCTL_ROM_RUN")
     if run:
         __import__(run)
         return
-    if _exists("boot.py"):
-        _run_file("boot.py")
-    if os.getenv("SXCTL_ROM_MAIN") != "0" and _exists("main.py"):
-        _run_file("main.py")
+    for name in ("boot.py", "main.py") if os.getenv("SXCTL_ROM_MAIN") != "0" else ("boot.py",):
+        try:
+            with open(name) as f:
+                code = f.read()
+        except OSError:
+            continue
+        code = compile(code, name, "exec")  # the source is freed before the file runs
+        exec(code, {"__name__": "__main__", "__file__": name})
 
 
 try:
     boot()
 finally:
     # Leave the REPL namespace as clean as a board's.
-    del SandboxVfs, _Devices, _open_devices, _exists, _run_file, boot
+    del SandboxVfs, sim_devices, boot
