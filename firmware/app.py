@@ -3,13 +3,11 @@ import time
 
 import config_table as T
 import events
-import identity
 import memory
 import proto
 from board import BOARD
-from config import Config, ConfigError
+from config import Config
 from controller import StageController
-from hal import open_hal
 from link import Link
 from service import Service
 from stage import Stage
@@ -27,11 +25,11 @@ class App:
         self.board_name = BOARD["name"].encode()
         self.serial = serial.encode()
         self.boot_ms = hal.ticks_ms()
-        self.time_offset = 0  # Unix seconds at boot, once the host synced the clock
+        self.time_offset = 0  # Unix seconds at boot, once the host synced the clock (TIME_SYNC)
         self.stage = Stage()
         self.config = Config()
         self.controller = StageController(hal, self.config, self.stage, self.events, self.time_s)
-        self.calibration = None  # made by the first CALIBRATE: a board that never calibrates saves its RAM
+        self.calibration = None  # the calibration session while one runs (calibration.py)
         hal.write_outputs(self.stage, False)  # a reset leaves every output off
         events.push(self.events, 0, proto.EV_BOOT, 0, 0)
         self.link = Link(hal.bus, addr, Service(self).on_request, memory.link_buffers)
@@ -45,54 +43,6 @@ class App:
 
     def time_s(self):
         return self.time_offset + self.uptime_s()
-
-    def set_time(self, unix_s):
-        self.time_offset = unix_s - self.uptime_s()
-
-    # requests that change the stage
-    def link_seen(self):
-        self.controller.link_seen(self.hal.ticks_ms())
-
-    def config_changed(self):
-        self.controller.configure()
-
-    def set_mode(self, mode, manual_output):
-        ctrl = self.controller
-        if manual_output != 0xFFFF:
-            self.stage.manual_output = manual_output
-            ctrl.set_manual(manual_output)
-        ctrl.set_mode(mode)
-        return self.stage
-
-    def ack_alarms(self, mask):
-        return self.controller.ack(mask, self.hal.ticks_ms())
-
-    def calibrate(self, link, sensor, step, reference, temperature):
-        if sensor > proto.CAL_SENSOR_FLOW_ORG:
-            link.reply_error(proto.MSG_CALIBRATE, proto.ERR_VALUE_OUT_OF_RANGE, sensor)
-            return
-        try:
-            if self.calibration is None:
-                from calibration import Calibration
-                self.calibration = Calibration(self.controller, self.config, self.time_s)
-            code = self.calibration.step(sensor, step, reference, temperature)
-        except ConfigError as e:
-            code = e.code
-        except OSError:
-            code = proto.ERR_STORAGE_FAILED
-        if code:
-            link.reply_error(proto.MSG_CALIBRATE, code, sensor)
-            return
-        self.calibration.pack_status(link.tx, proto.HEADER_SIZE, sensor)
-        link.reply(proto.MSG_CAL_STATUS, proto.CAL_STATUS_SIZE)
-
-    def reboot(self):
-        self.hal.write_outputs(self.stage, False)
-        self.hal.reset()
-
-    def stop(self):
-        self.hal.write_outputs(self.stage, False)
-        self.running = False
 
     # the loop
     def scan(self, now, scan_no):
@@ -143,7 +93,25 @@ def _signing():
     return signing.load()
 
 
-def create(hal=None):
+def create(hal):
     """The application for this board, its outputs off; `run()` starts the loop."""
+    import identity  # read once at reset, then not kept
     addr, serial = identity.load()
-    return App(hal or open_hal(BOARD), addr, serial)
+    app = App(hal, addr, serial)
+    _intern_rare_names()
+    return app
+
+
+def _intern_rare_names():
+    # Load and drop the code that rare requests load, now while the heap is compact: it costs
+    # only the names it interns, which a first load mid-run would leave as small permanent
+    # islands in the free space, where the code of the next rare request must find room.
+    import sys
+    import sensors
+    try:
+        for name in ("service_rare", "config_store", "calibration", "sensors.ph_cal"):
+            __import__(name)
+            sys.modules.pop(name, None)
+        del sensors.ph_cal
+    except MemoryError:
+        pass  # too tight for even that: the requests will intern them when they come

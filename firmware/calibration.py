@@ -4,14 +4,21 @@ A point uses the mean of the last readings and reports whether they were stable;
 go through the electrode's own acceptance limits. Nothing changes the stored calibration
 until commit, which writes the calibration config items (atomically, as every config write);
 abort puts back the calibration in use before the session began.
+
+The session, this module and the pH math (sensors/ph_cal.py) are loaded by a CALIBRATE request
+and unloaded when the session ends: a board that is not being calibrated keeps their RAM.
 """
+import gc
 import struct
+import sys
 from array import array
 from micropython import const
 
 import config_table as T
 import events
 import proto
+import sensors
+from config import ConfigError
 from sensors import ph as PH
 from sensors.orp import CAL_OK
 
@@ -21,11 +28,44 @@ _NO_SENSOR = const(255)
 _PROBE_TEMPERATURE = const(-32768)
 
 
+def request(app, link, sensor, step, reference, temperature):
+    """Answer a CALIBRATE request, with the session in app.calibration while one runs."""
+    if sensor > proto.CAL_SENSOR_FLOW_ORG:
+        link.reply_error(proto.MSG_CALIBRATE, proto.ERR_VALUE_OUT_OF_RANGE, sensor)
+        return
+    cal = app.calibration
+    try:
+        try:
+            if cal is None:
+                cal = app.calibration = Calibration(app.controller)
+            code = cal.step(sensor, step, reference, temperature)
+        except ConfigError as e:
+            code = e.code
+        except OSError:
+            code = proto.ERR_STORAGE_FAILED
+        if code:
+            link.reply_error(proto.MSG_CALIBRATE, code, sensor)
+        else:
+            cal.pack_status(link.tx, proto.HEADER_SIZE, sensor)
+            link.reply(proto.MSG_CAL_STATUS, proto.CAL_STATUS_SIZE)
+    finally:  # a MemoryError too: the caller answers it
+        if cal is None or cal.sensor == _NO_SENSOR:
+            # No session (any more): the next request makes a new one, which reports the same status.
+            app.calibration = None
+            sys.modules.pop(__name__, None)
+            _unload_ph_cal()
+
+
+def _unload_ph_cal():
+    # Nothing else refers to sensors.ph_cal: dropping these two references frees it.
+    sys.modules.pop("sensors.ph_cal", None)
+    if hasattr(sensors, "ph_cal"):
+        delattr(sensors, "ph_cal")
+
+
 class Calibration:
-    def __init__(self, ctrl, config, time_s):
-        self.ctrl = ctrl
-        self.config = config
-        self.time_s = time_s
+    def __init__(self, ctrl):
+        self.ctrl = ctrl  # the StageController: its sensors, config and clock
         self.sensor = _NO_SENSOR
         self.points = 0
         self.verdict = proto.CAL_VERDICT_NONE
@@ -39,40 +79,29 @@ class Calibration:
     def scan(self, hal):
         """Every measurement scan: remember the live signal of the sensor being calibrated."""
         s = self.sensor
-        if s == proto.CAL_SENSOR_PH:
-            self._remember(hal.ph_uv)
-        elif s == proto.CAL_SENSOR_ORP:
-            self._remember(hal.orp_uv)
-        elif s == proto.CAL_SENSOR_FLOW_AQ:
+        if s == proto.CAL_SENSOR_FLOW_AQ:
             self.pulses += hal.sampled_aq
         elif s == proto.CAL_SENSOR_FLOW_ORG:
             self.pulses += hal.sampled_org
+        elif s != _NO_SENSOR:
+            uv = hal.ph_uv if s == proto.CAL_SENSOR_PH else hal.orp_uv
+            n = self._n
+            if n and abs(uv - self._uv[(n - 1) % _WINDOW]) > _STABLE_UV:
+                n = 0  # the reading moved (the probe went into the next buffer): start over
+            self._uv[n % _WINDOW] = uv
+            self._n = n + 1
 
-    def _remember(self, uv):
-        if self._n:
-            last = self._uv[(self._n - 1) % _WINDOW]
-            if uv - last > _STABLE_UV or last - uv > _STABLE_UV:
-                self._n = 0  # the reading moved (the probe went into the next buffer): start over
-        self._uv[self._n % _WINDOW] = uv
-        self._n += 1
-
-    def stable(self):
-        if self._n < _WINDOW:
-            return False
-        lo = hi = self._uv[0]
-        for v in self._uv:
-            lo = v if v < lo else lo
-            hi = v if v > hi else hi
-        return hi - lo <= _STABLE_UV
-
-    def mean_uv(self):
+    def window(self):
+        """(mean µV of the readings kept, True when a full window of them lies within 0.5 mV)."""
         n = self._n if self._n < _WINDOW else _WINDOW
-        if not n:
-            return 0
+        uv = self._uv
+        lo = hi = uv[0]
         total = 0
         for k in range(n):
-            total += self._uv[k]
-        return total // n
+            lo = min(lo, uv[k])
+            hi = max(hi, uv[k])
+            total += uv[k]
+        return (total // n if n else 0), n == _WINDOW and hi - lo <= _STABLE_UV
 
     def step(self, sensor, step, reference, temperature):
         """One CALIBRATE request; returns 0 or a protocol error code."""
@@ -93,14 +122,16 @@ class Calibration:
         if self.sensor != _NO_SENSOR:
             self._abort()
         ctrl = self.ctrl
-        self.sensor = sensor
+        if sensor == proto.CAL_SENSOR_PH:
+            import sensors.ph_cal
+            sensors.ph_cal.copy(self._backup, ctrl.probe.cal)
+        self._orp_backup = ctrl.orp.offset_uv
+        self.sensor = sensor  # begun: nothing above failed
         self.points = 0
         self.verdict = proto.CAL_VERDICT_NONE
         self._n = 0
         self.pulses = 0
         self.k_factor = 0
-        self._backup.copy_from(ctrl.probe.cal)
-        self._orp_backup = ctrl.orp.offset_uv
         return 0
 
     def _point(self, reference, temperature):
@@ -112,11 +143,11 @@ class Calibration:
             if not buf:
                 return proto.ERR_VALUE_OUT_OF_RANGE  # buffers are 4.00, 7.00 and 10.01 (at 25 °C)
             t_mc = ctrl.temperature.mc if temperature == _PROBE_TEMPERATURE else temperature * 10
-            flags = ctrl.probe.calibrate(buf, self.mean_uv(), t_mc)
+            flags = ctrl.probe.calibrate(buf, self.window()[0], t_mc)
             self.verdict = (proto.CAL_VERDICT_REJECT if flags & PH.CAL_REJECT else
                             proto.CAL_VERDICT_WARN if flags else proto.CAL_VERDICT_OK)
         elif s == proto.CAL_SENSOR_ORP:
-            ok = ctrl.orp.calibrate(self.mean_uv(), reference * 1000) == CAL_OK
+            ok = ctrl.orp.calibrate(self.window()[0], reference * 1000) == CAL_OK
             self.verdict = proto.CAL_VERDICT_OK if ok else proto.CAL_VERDICT_REJECT
         else:
             flow = ctrl.flow_aq if s == proto.CAL_SENSOR_FLOW_AQ else ctrl.flow_org
@@ -136,22 +167,26 @@ class Calibration:
             cal = ctrl.probe.cal
             pairs = [(T.IDS[T.PH_CAL_OFFSET], cal.offset_uv), (T.IDS[T.PH_CAL_SLOPE_ACID], cal.acid_slope),
                      (T.IDS[T.PH_CAL_SLOPE_BASE], cal.base_slope),
-                     (T.IDS[T.PH_CAL_ID], (self.config.get(T.PH_CAL_ID) % 65535) + 1),
-                     (T.IDS[T.PH_CAL_TIME], self.time_s())]
+                     (T.IDS[T.PH_CAL_ID], (ctrl.config.get(T.PH_CAL_ID) % 65535) + 1),
+                     (T.IDS[T.PH_CAL_TIME], ctrl.time_s())]
         elif s == proto.CAL_SENSOR_ORP:
             pairs = [(T.IDS[T.ORP_CAL_OFFSET], ctrl.orp.offset_uv)]
         else:
             item = T.K_FACTOR_AQ if s == proto.CAL_SENSOR_FLOW_AQ else T.K_FACTOR_ORG
             pairs = [(T.IDS[item], self.k_factor * 10)]
-        self.config.apply(pairs)  # raises ConfigError: the caller answers with its code
+        _unload_ph_cal()  # the points are taken: make room for the config write
+        gc.collect()
+        ctrl.config.apply(pairs)  # raises ConfigError: the caller answers with its code
         ctrl.configure()
-        events.push(ctrl.events, self.time_s(), proto.EV_CALIBRATION, s, self.config.get(T.PH_CAL_ID))
+        events.push(ctrl.events, ctrl.time_s(), proto.EV_CALIBRATION, s, ctrl.config.get(T.PH_CAL_ID))
         self.sensor = _NO_SENSOR
         return 0
 
     def _abort(self):
         ctrl = self.ctrl
-        ctrl.probe.cal.copy_from(self._backup)
+        if self.sensor == proto.CAL_SENSOR_PH:
+            import sensors.ph_cal
+            sensors.ph_cal.copy(ctrl.probe.cal, self._backup)
         ctrl.orp.offset_uv = self._orp_backup
         self.sensor = _NO_SENSOR
 
@@ -172,6 +207,6 @@ class Calibration:
             offset_uv = 0
         struct.pack_into(proto.CAL_STATUS_FMT, buf, offset, sensor,
                          self.points if self.sensor == sensor else 0, live_uv, live,
-                         1 if self.sensor == sensor and self.stable() else 0, acid, base, offset_uv,
+                         1 if self.sensor == sensor and self.window()[1] else 0, acid, base, offset_uv,
                          self.verdict if self.sensor == sensor else proto.CAL_VERDICT_NONE,
-                         self.config.get(T.PH_CAL_ID))
+                         ctrl.config.get(T.PH_CAL_ID))

@@ -6,19 +6,16 @@ import config_table as T
 import events
 import proto
 from control import alarms as A
-from control.dosing import Envelope
-from control.pid import Pid, TitrationCurve
 from control.piloop import PiLoop
 from fixedpoint import muldiv
 from sensors.checks import CHK_STUCK, SignalCheck
 from sensors.flow import FLOW_OK, PulseFlow
-from sensors.orp import ORP_OK, Orp
+from sensors.orp import ORP_OK
 from sensors.ph import Probe
-from sensors.temperature import TEMP_OK, Temperature
+from sensors.temperature import TEMP_OK
 
-_NEVER_MS = const(0x1FFFFFFF)  # a link timeout of "never": the largest span ticks can compare
-_FLOW_DIV = const(50000)  # flow_kp (0.01 % per L/min) * error (mL/min) / 50000 = 0.5 % steps
-_PUMP_FULL = const(200)  # pump outputs in 0.5 % steps
+FLOW_DIV = const(50000)  # flow_kp (0.01 % per L/min) * error (mL/min) / 50000 = 0.5 % steps
+PUMP_FULL = const(200)  # pump outputs in 0.5 % steps
 
 
 class StageController:
@@ -29,14 +26,14 @@ class StageController:
         self.stage = stage
         self.events = event_ring
         self.probe = Probe()
-        self.orp = Orp()
         self.flow_aq = PulseFlow()
         self.flow_org = PulseFlow()
-        self.aq_loop = PiLoop(0, _FLOW_DIV, 0, _PUMP_FULL)
-        self.org_loop = PiLoop(0, _FLOW_DIV, 0, _PUMP_FULL)
+        self.aq_loop = PiLoop(0, FLOW_DIV, 0, PUMP_FULL)
+        self.org_loop = PiLoop(0, FLOW_DIV, 0, PUMP_FULL)
         self.orp_loop = PiLoop(0, 1, 0, 1)
         self.check = SignalCheck()
-        self.alarms = A.Alarms()
+        self.alarms = A.Alarms(self._event)
+        self.orp = self.temperature = None  # these four are made by configure()
         self.envelope = None
         self.pid = None
         self._curve_points = None
@@ -52,80 +49,10 @@ class StageController:
         self.configure()
 
     def configure(self):
-        """Apply the config items (after boot and after every accepted config write). Allocates."""
-        c = self.config.get
-        stage = self.stage
-        stage.ph_setpoint = c(T.PH_SETPOINT)
-        measure = c(T.MEASURE_PERIOD)
-        cal = self.probe.cal
-        cal.offset_uv = c(T.PH_CAL_OFFSET)
-        cal.acid_slope = c(T.PH_CAL_SLOPE_ACID)
-        cal.base_slope = c(T.PH_CAL_SLOPE_BASE)
-        cal.cal_id = c(T.PH_CAL_ID)
-        stage.cal_id = cal.cal_id
-        self.orp = Orp(rail_uv=c(T.ORP_RANGE) * 1000)
-        self.orp.offset_uv = c(T.ORP_CAL_OFFSET)
-        self.temperature = Temperature(1000 if c(T.TEMPERATURE_SOURCE) else 0,
-                                       fixed_mc=c(T.TEMPERATURE_FIXED) * 10)
-        self.flow_aq.k_factor = max(1, c(T.K_FACTOR_AQ) // 10)
-        self.flow_org.k_factor = max(1, c(T.K_FACTOR_ORG) // 10)
-        # Checks, envelope and alarms keep their history across a config change: a config
-        # write must not reset a dose cap's accounting or forget a latched alarm.
-        self.check.stuck_ms = c(T.STUCK_WINDOW) * 1000
-        self.check.invalid_limit = c(T.INVALID_SCANS_TO_STOP)
-        base_max = c(T.BASE_MAX)
-        self.hal.set_full_scale(base_max, c(T.REAGENT_MAX))
-        # the loop "acts" when its output moves by 1 % of full scale: smaller steps are noise,
-        # and counting them would let a quiet steady state look like a stuck electrode
-        self.check.output_move = max(1, base_max // 100)
-        n = c(T.TITRATION_POINTS)
-        points = tuple((c(T.TITRATION_PH_0 + k), c(T.TITRATION_BASE_0 + k)) for k in range(n)) if n >= 2 else ()
-        tuning = (c(T.PID_KP), c(T.PID_TI) * 1000, c(T.PID_TD) * 100)
-        limits = (base_max, c(T.BASE_RATE_LIMIT), c(T.PH_DEADBAND), c(T.FEEDFORWARD))
-        pid = self.pid
-        if pid is None or points != self._curve_points:
-            # a new curve changes what the error means: a fresh controller, bumpless from the old
-            new = Pid(tuning[0], tuning[1], tuning[2], 0, limits[0], limits[1], limits[2], limits[3],
-                      TitrationCurve(points) if points else None)
-            new.set_setpoint(stage.ph_setpoint)
-            if pid is not None:
-                new.out = pid.out if pid.out < base_max else base_max
-                new.manual = pid.manual
-                new.set_mode(pid.mode)
-            self.pid = new
-            self._curve_points = points
-        else:
-            # The running controller is kept: a setpoint change keeps its integral and gets its
-            # proportional kick; only a tuning or limit change re-tracks (bumplessly).
-            pid.rate_max, pid.dead_band, pid.ff_gain = limits[1], limits[2], limits[3]
-            if tuning != (pid.kp, pid.ti_ms, pid.td_ms) or base_max != pid.out_max:
-                pid.out_max = base_max
-                pid.set_tuning(*tuning)
-            if pid.setpoint != stage.ph_setpoint:
-                pid.set_setpoint(stage.ph_setpoint)
-        env = self.envelope
-        if env is None:
-            env = self.envelope = Envelope(c(T.DOSE_CAP_PERIOD) * 10, c(T.DOSE_CAP_HOUR) * 10, base_max * 10)
-        env.pump_ul_min = base_max * 10
-        env.period_ms = c(T.DOSE_PERIOD) * 1000
-        capacity = muldiv(env.pump_ul_min, env.period_ms // 10, 6000)
-        env.period_ul = min(c(T.DOSE_CAP_PERIOD) * 10, capacity)
-        env.hour_ul = c(T.DOSE_CAP_HOUR) * 10
-        env.min_off_ms = c(T.DOSE_MIN_OFF) * 1000
-        env.min_flow_ml_min = c(T.MIN_FLOW_FOR_DOSING)
-        env.stale_ms = 3 * measure
-        env.trip_mph = c(T.PH_HIGH_TRIP)
-        self.aq_loop.set(c(T.FLOW_KP), _FLOW_DIV, c(T.FLOW_TI), _PUMP_FULL)
-        self.org_loop.set(c(T.FLOW_KP), _FLOW_DIV, c(T.FLOW_TI), _PUMP_FULL)
-        self.orp_loop.set(c(T.ORP_KP), 1, c(T.ORP_TI), c(T.REAGENT_MAX))
-        timeout = c(T.LINK_TIMEOUT) * 1000
-        al = self.alarms
-        al.dev_warn = c(T.PH_DEV_WARN)
-        al.dev_alarm = c(T.PH_DEV_ALARM)
-        al.high_mph = c(T.PH_HIGH_TRIP)
-        al.low_mph = c(T.PH_LOW_ALARM)
-        al.link_timeout_ms = timeout if 0 < timeout < _NEVER_MS else _NEVER_MS
-        self.set_mode(stage.mode)
+        """Apply the config items (after boot and after every accepted config write). Allocates.
+        The work is configure.py's, loaded for it and not kept."""
+        import configure
+        configure.apply(self)
 
     # --- commands ---------------------------------------------------------------------------
     def set_mode(self, mode):
@@ -142,9 +69,6 @@ class StageController:
             self.envelope.enable()
         self.alarms.dev_enabled = mode == proto.MODE_AUTO
 
-    def set_manual(self, base_dose):
-        self.pid.manual = base_dose
-
     def link_seen(self, now_ms):
         self.alarms.link_seen(now_ms)
 
@@ -153,7 +77,6 @@ class StageController:
             # acknowledging the trip re-arms dosing, but only once the pH is back below the trip
             self.envelope.reset_trip(self.stage.ph if self.ph_valid else 0x7FFF)
         shown = self.alarms.ack(mask, now_ms)
-        self._drain_events(now_ms)
         self.stage.alarms = shown
         self.stage.latched = self.alarms.unacked
         return shown
@@ -236,7 +159,6 @@ class StageController:
             faults |= A.AL_TEMP_FAULT
         stage.alarms = self.alarms.update(now_ms, stage.ph, self.ph_valid, stage.ph_setpoint, faults)
         stage.latched = self.alarms.unacked
-        self._drain_events(now_ms)
         self.hal.write_outputs(stage, mode != proto.MODE_OFF)
 
     def _enter_safe_state(self, now_ms):
@@ -248,12 +170,8 @@ class StageController:
             self.envelope.disable()  # base off; flows keep their last output
         self.safe = True
 
-    def _drain_events(self, now_ms):
-        al = self.alarms
-        ring = self.events
-        ph = self.stage.ph
-        while al.pop():
-            bits = al.ev_bits
-            for bit in range(16):
-                if bits >> bit & 1:
-                    events.push(ring, self.time_s(), al.ev_kind, bit, ph)
+    def _event(self, kind, bits, now_ms):
+        # An alarm change (control.alarms) goes into the event ring as one event per alarm bit.
+        for bit in range(16):
+            if bits >> bit & 1:
+                events.push(self.events, self.time_s(), kind, bit, self.stage.ph)

@@ -9,7 +9,7 @@ import memory
 import proto
 from board import BOARD
 from link import Link
-from version import VERSION
+from version import MAJOR, MINOR, PATCH
 
 
 def main(hal, reason):
@@ -23,8 +23,8 @@ def main(hal, reason):
             return
         if msg_type == proto.MSG_HELLO:
             gc.collect()
-            struct.pack_into(proto.INFO_FMT, link.tx, proto.HEADER_SIZE, proto.FINGERPRINT, VERSION[0],
-                             VERSION[1], VERSION[2], name, serial, gc.mem_free(), 0, proto.MODE_OFF,
+            struct.pack_into(proto.INFO_FMT, link.tx, proto.HEADER_SIZE, proto.FINGERPRINT, MAJOR, MINOR,
+                             PATCH, name, serial, gc.mem_free(), 0, proto.MODE_OFF,
                              proto.ALARM_CONTROLLER_FAULT, 0, 0, link.rx_frames, link.crc_errors,
                              link.dropped, link.duplicates)
             link.reply(proto.MSG_INFO, proto.INFO_SIZE)

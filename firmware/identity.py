@@ -1,5 +1,6 @@
 """The board's identity (bus address, unit serial), written by `sxctl flash` to /identity.json."""
 import json
+import sys
 
 PATH = "/identity.json"
 
@@ -15,3 +16,6 @@ def load():
     if not (isinstance(addr, int) and 1 <= addr <= 247):
         raise ValueError("identity.json: addr must be 1..247, got %r; reflash with sxctl flash --addr" % (addr,))
     return addr, ident.get("serial", "")
+
+
+del sys.modules[__name__]  # read once at reset: not kept

@@ -37,6 +37,7 @@ def _crc_table():
 
 
 _TABLE = _crc_table()
+del _crc_table  # run once at import
 
 
 def crc16(buf, n):
@@ -114,9 +115,6 @@ class Link:
         self.tx = buffers[2]  # reply frame being built
         self._wire = buffers[3]
         self._seq = 0
-        self._writes = bytearray(128)  # 1 where a request type changes state
-        for t in proto.WRITE_TYPES:
-            self._writes[t] = 1
         self._last_write = -1  # (seq << 16 | crc) of the last write answered
         self._last_reply = buffers[4]
         self._last_reply_len = 0
@@ -178,7 +176,7 @@ class Link:
         self._seq = rx[2] | (rx[3] << 8)
         msg_type = rx[4]
         self._keeping = False
-        if msg_type < 128 and self._writes[msg_type]:
+        if msg_type in proto.WRITE_TYPES:  # a request that changes state
             key = (self._seq << 16) | (rx[crc_at] << 8) | rx[crc_at + 1]
             if key == self._last_write:
                 self.duplicates += 1

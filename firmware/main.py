@@ -2,6 +2,9 @@
 import gc
 import sys
 
+# Collect every KB allocated: garbage of loading (and of rare requests that load code) is then
+# reused before it splits the heap. The control scans allocate nothing, so they never pay for it.
+gc.threshold(1024)
 import memory
 
 memory.reserve()  # big buffers first, while the heap is still in one piece
@@ -19,9 +22,9 @@ except MemoryError as e:
     for name in list(sys.modules):
         if name not in loaded:
             del sys.modules[name]
-    app = controller = None
-    memory.release()
+    app = controller = memory.backlog = memory.events_ring = None  # the link's buffers stay
     gc.collect()
     import failsafe
     failsafe.main(hal, "out of memory: %s" % e)
+del loaded, open_hal, BOARD
 controller.run()

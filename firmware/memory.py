@@ -18,9 +18,3 @@ def reserve():
         link_buffers = Link.make_buffers()
     backlog = RecordRing(BOARD.get("backlog_records", 120), proto.BACKLOG_RECORDS_SIZE)
     events_ring = RecordRing(32, proto.EVENTS_EVENTS_SIZE)
-
-
-def release():
-    """Give the rings back (the fail-safe firmware keeps only the link's buffers)."""
-    global backlog, events_ring
-    backlog = events_ring = None

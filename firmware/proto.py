@@ -79,6 +79,8 @@ CAL_VERDICT_REJECT = const(3)
 
 # Requests that change state: a retry (same sequence number and CRC) is answered, not re-applied.
 WRITE_TYPES = b'\x04\x06\x07\x08\t\x0b\r\x0e\x0f'
+# Body size of each request, indexed by its type (255: no such request).
+REQUEST_SIZES = b'\xff\x00\x04\x00\x02\x021\x03\x05\x08\x04\x02\x04\x04\x04\x04\x00'
 REBOOT_MAGIC = 0x52425430
 TO_REPL_MAGIC = 0x5245504c
 

@@ -1,6 +1,6 @@
-"""Stage alarms: latched bit flags (deviation, pH limits, faults, link loss) and a ring of numbered events."""
+"""Stage alarms: latched bit flags (deviation, pH limits, faults, link loss), every change reported
+as an event to the caller, which queues it (the board's event ring numbers and keeps events)."""
 
-from array import array
 from micropython import const
 from time import ticks_diff
 
@@ -29,8 +29,6 @@ EV_CLEAR = const(2)
 EV_ACK = const(3)
 
 _PH_BITS = const(0x000F)
-_SEQ_MASK = const(0x3FFFFFFF)  # sequence numbers and times stay small ints on 32-bit boards
-_COUNT_MAX = const(0x3FFFFFFF)
 
 
 def _level(was_on, x, level, hyst):
@@ -39,15 +37,15 @@ def _level(was_on, x, level, hyst):
 
 
 class Alarms:
-    """Alarm state of one stage. update() once per scan; ack(); link_seen() on every host message;
-    pop() drains events into .ev_seq/.ev_ms/.ev_kind/.ev_bits. Thresholds in milli-pH."""
+    """Alarm state of one stage. update() once per scan; ack(); link_seen() on every host message.
+    Each change calls on_event(kind, bits, now_ms): EV_RAISE, EV_CLEAR or EV_ACK with the bits that
+    changed together. Thresholds in milli-pH."""
 
-    def __init__(self, dev_warn=300, dev_alarm=500, high_mph=5500, low_mph=500, hyst=20,
-                 link_timeout_ms=10000, queue=32):
-        if not 0 < dev_warn <= dev_alarm or not low_mph < high_mph or hyst < 0:
+    def __init__(self, on_event=None, dev_warn=300, dev_alarm=500, high_mph=5500, low_mph=500, hyst=20,
+                 link_timeout_ms=10000):
+        if not 0 < dev_warn <= dev_alarm or not low_mph < high_mph or hyst < 0 or link_timeout_ms <= 0:
             raise ValueError("thresholds")
-        if not 1 <= queue <= 1024 or link_timeout_ms <= 0:
-            raise ValueError("queue")
+        self.on_event = on_event
         self.dev_warn = dev_warn
         self.dev_alarm = dev_alarm
         self.high_mph = high_mph
@@ -57,24 +55,9 @@ class Alarms:
         self.dev_enabled = True  # clear it outside auto: no deviation alarms while not controlling
         self.active = 0  # conditions true now
         self.unacked = 0  # raised and not yet acknowledged (latched)
-        self.shown = 0  # active | unacked
         self._link_ms = 0
         self._link_started = False
         self._link_lost = False  # held until link_seen(), so a wrapped tick counter cannot clear it
-        # event ring: oldest at _head, overwritten when full
-        self._n = queue
-        self._seq = array("i", [0] * queue)
-        self._ms = array("i", [0] * queue)
-        self._bits = array("i", [0] * queue)
-        self._kind = bytearray(queue)
-        self._head = 0
-        self.count = 0
-        self.seq = 0  # number the next event gets
-        self.overflow = 0  # events overwritten before they were read
-        self.ev_seq = 0
-        self.ev_ms = 0
-        self.ev_kind = 0
-        self.ev_bits = 0
 
     def link_seen(self, now_ms):
         self._link_ms = now_ms
@@ -89,22 +72,9 @@ class Alarms:
             self._link_lost = True
         return self._link_lost
 
-    def _push(self, kind, bits, now_ms):
-        n = self._n
-        if self.count == n:
-            self._head = self._head + 1 if self._head + 1 < n else 0
-            self.count -= 1
-            if self.overflow < _COUNT_MAX:
-                self.overflow += 1
-        i = self._head + self.count
-        if i >= n:
-            i -= n
-        self._seq[i] = self.seq
-        self._ms[i] = now_ms & _SEQ_MASK
-        self._bits[i] = bits
-        self._kind[i] = kind
-        self.count += 1
-        self.seq = (self.seq + 1) & _SEQ_MASK
+    def _event(self, kind, bits, now_ms):
+        if self.on_event is not None:
+            self.on_event(kind, bits, now_ms)
 
     def update(self, now_ms, ph_mph, ph_ok, setpoint_mph, faults):
         """One scan: pH (milli-pH) and whether it is valid, setpoint, fault bits -> shown bits."""
@@ -129,33 +99,18 @@ class Alarms:
             new |= AL_LINK
         rising = new & ~a
         falling = a & ~new
+        self.active = new
         if rising:
             self.unacked |= rising
-            self._push(EV_RAISE, rising, now_ms)
+            self._event(EV_RAISE, rising, now_ms)
         if falling:
-            self._push(EV_CLEAR, falling, now_ms)
-        self.active = new
-        self.shown = new | self.unacked
-        return self.shown
+            self._event(EV_CLEAR, falling, now_ms)
+        return new | self.unacked
 
     def ack(self, mask, now_ms):
         """Acknowledge alarm bits in mask; a latched alarm whose condition has gone then clears."""
         m = self.unacked & mask
         if m:
             self.unacked &= ~m
-            self._push(EV_ACK, m, now_ms)
-        self.shown = self.active | self.unacked
-        return self.shown
-
-    def pop(self):
-        """Oldest event into .ev_seq, .ev_ms, .ev_kind, .ev_bits; False when there is none."""
-        if not self.count:
-            return False
-        h = self._head
-        self.ev_seq = self._seq[h]
-        self.ev_ms = self._ms[h]
-        self.ev_kind = self._kind[h]
-        self.ev_bits = self._bits[h]
-        self._head = h + 1 if h + 1 < self._n else 0
-        self.count -= 1
-        return True
+            self._event(EV_ACK, m, now_ms)
+        return self.active | self.unacked

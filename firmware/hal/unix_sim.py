@@ -8,29 +8,12 @@ one the clock is real time and the board has no sensors (every measurement is a 
 import select
 import struct
 import time
+from micropython import const
 
 import proto
 import sim_devices  # provided by the virtual board's ROM (host/sxctl/sim/board_rom.py)
 
-
-_NO_SIGNAL_UV = 2000000  # beyond every input range: what an open electrode input reads
-
-
-class TtyPort:
-    """A serial port on a tty set to return at once (VMIN=0): reads never block."""
-
-    def __init__(self, tty_file):
-        self._file = tty_file
-
-    def readinto(self, buf):
-        return self._file.readinto(buf)
-
-    def write(self, buf, n):
-        self._file.write(buf, n)
-
-
-def _u16(b, at):
-    return b[at] | (b[at + 1] << 8)
+_NO_SIGNAL_UV = const(2000000)  # beyond every input range: what an open electrode input reads
 
 
 def _i32(b, at):
@@ -44,7 +27,9 @@ class UnixSimHal:
     def __init__(self, board):
         if sim_devices.bus is None:
             raise OSError("unix-sim board has no bus device: start it with `sxctl sim`")
-        self.bus = TtyPort(sim_devices.bus)
+        # The bus tty is the link's port as it is: set to return at once (VMIN=0), its file
+        # reads never block, and write(buf, n) sends n bytes without a slice.
+        self.bus = sim_devices.bus
         self._poll = select.poll()
         self._poll.register(sim_devices.bus, select.POLLIN)
         self._plant = sim_devices.plant
@@ -65,7 +50,6 @@ class UnixSimHal:
         self.sampled_org = 0
         self._stage = None
         self._enabled = False
-        self.resets = 0  # SENSE records that were malformed and resynchronised
         if self._plant is not None:
             self.has_sensors = True
             self._poll.register(self._plant, select.POLLIN)
@@ -78,10 +62,8 @@ class UnixSimHal:
     def idle(self, timeout_ms):
         """Wait for bus bytes or the next plant tick, at most timeout_ms of real time."""
         self._poll.poll(timeout_ms)
-        if self._plant is not None and not self._pending:
-            self._read_plant()
-
-    def _read_plant(self):
+        if self._plant is None or self._pending:
+            return
         buf = self._sense
         if self._sense_len == 0:
             n = self._plant.readinto(buf)  # the usual case: the whole record at once, no allocation
@@ -92,7 +74,6 @@ class UnixSimHal:
         self._sense_len += n
         if buf[0] != proto.PLANT_SENSE_MAGIC:
             self._sense_len = 0  # out of step: drop what we have and wait for a fresh record
-            self.resets += 1
             return
         if self._sense_len < proto.PLANT_SENSE_SIZE:
             return
@@ -101,8 +82,10 @@ class UnixSimHal:
         self.ph_uv = _i32(buf, proto.PLANT_SENSE_PH_UV_AT)
         self.orp_uv = _i32(buf, proto.PLANT_SENSE_ORP_UV_AT)
         self.rtd_mohm = _i32(buf, proto.PLANT_SENSE_RTD_MOHM_AT)
-        self.pulses_aq += _u16(buf, proto.PLANT_SENSE_PULSES_AQ_AT)
-        self.pulses_org += _u16(buf, proto.PLANT_SENSE_PULSES_ORG_AT)
+        at = proto.PLANT_SENSE_PULSES_AQ_AT
+        self.pulses_aq += buf[at] | (buf[at + 1] << 8)  # u16le
+        at = proto.PLANT_SENSE_PULSES_ORG_AT
+        self.pulses_org += buf[at] | (buf[at + 1] << 8)
         self._pending = True
 
     def sample(self):
@@ -111,9 +94,6 @@ class UnixSimHal:
         self.sampled_org = self.pulses_org
         self.pulses_aq = 0
         self.pulses_org = 0
-
-    def set_full_scale(self, base_full, reagent_full):
-        pass  # the plant link carries doses in mL/min, not duty
 
     def write_outputs(self, stage, enabled):
         self._enabled = enabled
@@ -134,8 +114,10 @@ class UnixSimHal:
                              stage.org_pump, 0)
         self._plant.write(self._act, proto.PLANT_ACT_SIZE)
 
-    def feed_watchdog(self):
-        pass
+    def feed_watchdog(self, *unused):
+        pass  # no watchdog on this board
+
+    set_full_scale = feed_watchdog  # nothing to scale: the plant link carries doses in mL/min
 
     def reset(self):
         # The virtual board's bridge restarts an interpreter that exits, as a board resets.

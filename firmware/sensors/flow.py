@@ -1,12 +1,13 @@
-"""Flow meters: pulse turbines (K-factor, pulses/L) over a window, and 4-20 mA loops with NAMUR NE43 bands."""
+"""Flow meters: pulse turbines (K-factor, pulses/L) over a window. 4-20 mA transmitters are
+sensors/flow_loop.py's (a board loads only the sensor kinds it wires)."""
 
 from array import array
 from micropython import const
 from fixedpoint import muldiv as _muldiv  # a module name tests can swap for a checking one
 
-# Units: flow mL/min, time ms, loop current µA.
+# Units: flow mL/min, time ms.
 FLOW_OK = const(0)
-FLOW_RANGE = const(1)  # NE43 out of measuring range: value given, flagged
+FLOW_RANGE = const(1)  # NE43 out of measuring range: value given, flagged (flow_loop.py)
 FLOW_FAULT = const(2)  # not a value: .ml_min is 0
 
 K_YF_S201 = const(450)  # pulses/L, f[Hz] = 7.5 Q[L/min] [S30]
@@ -15,15 +16,6 @@ K_MIN = const(1)
 K_MAX = const(100000)
 MAX_HZ = const(1000)  # a Hall turbine never pulses this fast: more is noise
 WINDOW_MS_MAX = const(16000)  # window length cap; with MAX_HZ keeps pulses * 60000 below 2**30
-SPAN_MAX = const(1000000)  # mL/min, largest 4-20 mA span
-
-# NAMUR NE43 [S32]: valid 3.8-20.5 mA, fault below 3.6 or above 21 mA, between is out of range.
-_UA_FAULT_LO = const(3600)
-_UA_VALID_LO = const(3800)
-_UA_VALID_HI = const(20500)
-_UA_FAULT_HI = const(21000)
-_UA_ZERO = const(4000)
-_UA_SPAN = const(16000)
 
 
 class PulseFlow:
@@ -94,28 +86,3 @@ class PulseFlow:
             return 0
         self.k_factor = k
         return k
-
-
-class LoopFlow:
-    """4-20 mA flow transmitter: 4 mA = zero_ml_min, 20 mA = zero_ml_min + span_ml_min."""
-
-    def __init__(self, span_ml_min, zero_ml_min=0):
-        if not 0 < span_ml_min <= SPAN_MAX or not 0 <= zero_ml_min <= SPAN_MAX:
-            raise ValueError("span_ml_min")
-        self.span_ml_min = span_ml_min
-        self.zero_ml_min = zero_ml_min
-        self.ml_min = 0
-        self.status = FLOW_FAULT
-
-    def read(self, ua):
-        """Loop current (µA) -> FLOW_OK, FLOW_RANGE (value flagged) or FLOW_FAULT (.ml_min = 0)."""
-        if ua < _UA_FAULT_LO or ua > _UA_FAULT_HI:
-            self.ml_min = 0
-            self.status = FLOW_FAULT
-            return FLOW_FAULT
-        d = ua - _UA_ZERO
-        if d < 0:
-            d = 0  # below 4 mA is below zero flow: read zero
-        self.ml_min = self.zero_ml_min + _muldiv(self.span_ml_min, d, _UA_SPAN)
-        self.status = FLOW_OK if _UA_VALID_LO <= ua <= _UA_VALID_HI else FLOW_RANGE
-        return self.status

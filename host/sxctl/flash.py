@@ -20,7 +20,7 @@ import serial
 from mpremote.transport import TransportError
 from mpremote.transport_serial import SerialTransport
 
-from . import FIRMWARE_DIR, boards, image
+from . import boards, constfold, image
 from .errors import SxctlError
 
 MANIFEST = "sxctl.manifest"
@@ -200,11 +200,11 @@ class Repl:
 
 
 def firmware_version():
-    tree = ast.parse((FIRMWARE_DIR / "version.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and [getattr(t, "id", "") for t in node.targets] == ["VERSION"]:
-            return "%d.%d.%d" % ast.literal_eval(node.value)
-    return "unknown"
+    """MAJOR.MINOR.PATCH, the constants of firmware/version.py."""
+    consts = constfold.tables().get("version", {})
+    if not {"MAJOR", "MINOR", "PATCH"} <= consts.keys():
+        return "unknown"
+    return "%s.%s.%s" % (consts["MAJOR"], consts["MINOR"], consts["PATCH"])
 
 
 def manifest(board_name, files):

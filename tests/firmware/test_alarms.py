@@ -1,13 +1,12 @@
-"""Tests for control.alarms: each alarm, latching and acknowledge, the event ring and its overflow."""
+"""Tests for control.alarms: each alarm, latching and acknowledge, and the events it reports."""
 
 from control import alarms as A
 
 
-def _events(al):
-    out = []
-    while al.pop():
-        out.append((al.ev_seq, al.ev_ms, al.ev_kind, al.ev_bits))
-    return out
+def _recording(**kw):
+    """(alarms, events): every event reported as (now_ms, kind, bits), in order."""
+    events = []
+    return A.Alarms(lambda kind, bits, now_ms: events.append((now_ms, kind, bits)), **kw), events
 
 
 def test_deviation_warn_and_alarm():
@@ -103,46 +102,30 @@ def test_link_loss_holds_until_heard_again():
     assert al.update(31000, 2000, True, 2000, 0) == 0
 
 
-def test_events_have_sequence_numbers():
-    al = A.Alarms()
+def test_each_change_is_reported_in_order():
+    al, ev = _recording()
     al.update(100, 2400, True, 2000, 0)
     al.update(200, 2000, True, 2000, 0)
     al.ack(A.AL_DEV_WARN, 300)
-    ev = _events(al)
-    assert ev == [(0, 100, A.EV_RAISE, A.AL_DEV_WARN), (1, 200, A.EV_CLEAR, A.AL_DEV_WARN),
-                  (2, 300, A.EV_ACK, A.AL_DEV_WARN)]
-    assert not al.pop() and al.count == 0 and al.seq == 3
-
-
-def test_ring_overwrites_oldest_and_counts_overflow():
-    al = A.Alarms(queue=4)
-    for k in range(5):  # 10 events: raise and clear five times
-        al.update(k * 2, 2400, True, 2000, 0)
-        al.update(k * 2 + 1, 2000, True, 2000, 0)
-    assert al.count == 4 and al.overflow == 6 and al.seq == 10
-    ev = _events(al)
-    assert [e[0] for e in ev] == [6, 7, 8, 9]
-    assert ev[0][2] == A.EV_RAISE and ev[1][2] == A.EV_CLEAR
+    al.ack(A.AL_DEV_WARN, 400)  # nothing left to acknowledge: no event
+    al.update(500, 2000, True, 2000, 0)  # no change: no event
+    assert ev == [(100, A.EV_RAISE, A.AL_DEV_WARN), (200, A.EV_CLEAR, A.AL_DEV_WARN),
+                  (300, A.EV_ACK, A.AL_DEV_WARN)]
 
 
 def test_one_event_carries_all_bits_raised_together():
-    al = A.Alarms()
+    al, ev = _recording()
     al.update(0, 6000, True, 2000, A.AL_FLOW_FAULT)
-    ev = _events(al)
-    assert len(ev) == 1 and ev[0][3] == A.AL_DEV_WARN | A.AL_DEV_ALARM | A.AL_PH_HIGH | A.AL_FLOW_FAULT
+    assert len(ev) == 1 and ev[0][2] == A.AL_DEV_WARN | A.AL_DEV_ALARM | A.AL_PH_HIGH | A.AL_FLOW_FAULT
 
 
-def test_times_and_sequence_stay_small():
-    al = A.Alarms(queue=2)
-    al.seq = (1 << 30) - 1
-    al.update((1 << 40) + 5, 2400, True, 2000, 0)
-    assert al.seq == 0
-    al.pop()
-    assert al.ev_seq == (1 << 30) - 1 and al.ev_ms == 5
+def test_events_need_no_listener():
+    al = A.Alarms()
+    assert al.update(0, 6000, True, 2000, 0) and al.ack(0xFFFF, 0)
 
 
 def test_bad_config_raises():
-    for kw in (dict(dev_warn=600, dev_alarm=500), dict(queue=0), dict(high_mph=1, low_mph=2)):
+    for kw in (dict(dev_warn=600, dev_alarm=500), dict(link_timeout_ms=0), dict(high_mph=1, low_mph=2)):
         try:
             A.Alarms(**kw)
         except ValueError:

@@ -1,7 +1,10 @@
 """Config store: range checks, rules, all-or-none writes, and atomicity under resets."""
+import struct
+
 import config_table as T
 import proto
 from config import Config, ConfigError
+from config_ranges import DEFAULT
 from fwlib_fakefs import Crash, FakeFs
 
 
@@ -11,7 +14,7 @@ def _cfg(fs):
 
 def test_defaults_without_files():
     cfg = _cfg(FakeFs())
-    assert cfg.get(T.PH_SETPOINT) == T.DEFAULT[T.PH_SETPOINT] and cfg.version == 0
+    assert cfg.get(T.PH_SETPOINT) == struct.unpack_from("<i", DEFAULT, 4 * T.PH_SETPOINT)[0] and cfg.version == 0
 
 
 def test_write_persists_and_reloads():
@@ -30,7 +33,7 @@ def test_out_of_range_refused_whole_and_named():
         assert False, "accepted"
     except ConfigError as e:
         assert e.item == 6 and e.code == proto.ERR_VALUE_OUT_OF_RANGE
-    assert cfg.get(T.PH_SETPOINT) == T.DEFAULT[T.PH_SETPOINT] and cfg.version == 0 and not fs.files
+    assert cfg.get(T.PH_SETPOINT) == struct.unpack_from("<i", DEFAULT, 4 * T.PH_SETPOINT)[0] and cfg.version == 0 and not fs.files
 
 
 def test_unknown_item_and_rule_violation_refused():

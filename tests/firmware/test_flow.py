@@ -1,6 +1,6 @@
 """Tests for sensors.flow: K-factor pulse meters over a window and NAMUR NE43 4-20 mA loops."""
 
-from sensors import flow
+from sensors import flow, flow_loop
 from fwlib_bounds import checked_muldiv as _checked
 
 _SMALL = 1 << 30
@@ -80,17 +80,17 @@ def test_bad_k_factor_raises():
 
 
 def test_loop_scaling():
-    f = flow.LoopFlow(10000)  # 0..10 L/min
+    f = flow_loop.LoopFlow(10000)  # 0..10 L/min
     assert f.read(4000) == flow.FLOW_OK and f.ml_min == 0
     assert f.read(12000) == flow.FLOW_OK and f.ml_min == 5000
     assert f.read(20000) == flow.FLOW_OK and f.ml_min == 10000
-    f2 = flow.LoopFlow(2000, 500)
+    f2 = flow_loop.LoopFlow(2000, 500)
     f2.read(8000)
     assert f2.ml_min == 1000
 
 
 def test_loop_namur_ne43_bands():
-    f = flow.LoopFlow(10000)
+    f = flow_loop.LoopFlow(10000)
     assert f.read(3800) == flow.FLOW_OK and f.ml_min == 0
     assert f.read(3799) == flow.FLOW_RANGE and f.ml_min == 0
     assert f.read(3600) == flow.FLOW_RANGE
@@ -106,7 +106,7 @@ def test_loop_namur_ne43_bands():
 def test_products_stay_small_at_extremes():
     peak = [0]
     orig = flow._muldiv
-    flow._muldiv = _checked(orig, peak)
+    flow._muldiv = flow_loop._muldiv = _checked(orig, peak)
     try:
         for k in (flow.K_MIN, 450, flow.K_MAX):
             m = flow.PulseFlow(k, buckets=64)
@@ -121,11 +121,11 @@ def test_products_stay_small_at_extremes():
             assert m2.ml_min == (60000000 + k // 2) // k
         assert flow.PulseFlow(1).calibrate(10 ** 6, 1) == 0
         assert flow.PulseFlow(1).calibrate(1, 10 ** 6) == 0
-        for span in (1, flow.SPAN_MAX):
-            f = flow.LoopFlow(span, flow.SPAN_MAX)
+        for span in (1, flow_loop.SPAN_MAX):
+            f = flow_loop.LoopFlow(span, flow_loop.SPAN_MAX)
             for ua in (3600, 4000, 20500, 21000):
                 f.read(ua)
-            assert f.ml_min == flow.SPAN_MAX + span * 17 // 16
+            assert f.ml_min == flow_loop.SPAN_MAX + span * 17 // 16
     finally:
-        flow._muldiv = orig
+        flow._muldiv = flow_loop._muldiv = orig
     assert 0 < peak[0] < _SMALL, peak[0]

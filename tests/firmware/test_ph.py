@@ -1,7 +1,7 @@
-"""Tests for sensors.ph (Nernst slope, buffers, conversion, calibration) and sensors.temperature,
-the input its temperature compensation uses."""
+"""Tests for sensors.ph (Nernst slope, conversion), sensors.ph_cal (buffers, calibration) and
+sensors.temperature, the input its temperature compensation uses."""
 
-from sensors import ph, temperature
+from sensors import ph, ph_cal, temperature
 from fwlib_bounds import checked_muldiv as _checked
 
 _SMALL = 1 << 30
@@ -44,26 +44,26 @@ def test_buffer_table_points():
     b10 = (10320, 10180, 10060, 10010, 9970, 9890, 9830)
     b4 = (4000, 4000, 4000, 4000, 4010, 4030, 4060)
     for k in range(7):
-        assert ph.buffer_ph(ph.BUF_7, temps[k]) == b7[k]
-        assert ph.buffer_ph(ph.BUF_10, temps[k]) == b10[k]
-        assert ph.buffer_ph(ph.BUF_4, temps[k]) == b4[k]
+        assert ph_cal.buffer_ph(ph.BUF_7, temps[k]) == b7[k]
+        assert ph_cal.buffer_ph(ph.BUF_10, temps[k]) == b10[k]
+        assert ph_cal.buffer_ph(ph.BUF_4, temps[k]) == b4[k]
 
 
 def test_buffer_10_reads_10_06_at_20_c():
-    assert ph.buffer_ph(ph.BUF_10, 20000) == 10060
+    assert ph_cal.buffer_ph(ph.BUF_10, 20000) == 10060
 
 
 def test_buffer_interpolation_and_clamp():
-    assert ph.buffer_ph(ph.BUF_10, 15000) == 10120  # halfway 10.18 -> 10.06
-    assert ph.buffer_ph(ph.BUF_4, 35000) == 4020
-    assert ph.buffer_ph(ph.BUF_7, 22500) == 7010
-    assert ph.buffer_ph(ph.BUF_7, -5000) == 7120
-    assert ph.buffer_ph(ph.BUF_10, 60000) == 9830
+    assert ph_cal.buffer_ph(ph.BUF_10, 15000) == 10120  # halfway 10.18 -> 10.06
+    assert ph_cal.buffer_ph(ph.BUF_4, 35000) == 4020
+    assert ph_cal.buffer_ph(ph.BUF_7, 22500) == 7010
+    assert ph_cal.buffer_ph(ph.BUF_7, -5000) == 7120
+    assert ph_cal.buffer_ph(ph.BUF_10, 60000) == 9830
 
 
 def test_buffer_unknown_raises():
     try:
-        ph.buffer_ph(8, 25000)
+        ph_cal.buffer_ph(8, 25000)
     except ValueError:
         return
     assert False
@@ -260,7 +260,7 @@ def test_temperature_products_stay_small():
 def test_products_stay_small_at_extremes():
     peak = [0]
     orig = ph._muldiv
-    ph._muldiv = _checked(orig, peak)
+    ph._muldiv = ph_cal._muldiv = _checked(orig, peak)
     try:
         for t in (-10 ** 6, ph.T_MIN, 0, 25000, ph.T_MAX, 10 ** 6):
             for acid, base in ((8500, 8500), (10500, 10500), (8500, 10500)):
@@ -281,7 +281,7 @@ def test_products_stay_small_at_extremes():
                 p.calibrate(ph.BUF_7, e, 0)
                 p.calibrate(buf, -e, 50000)
         for t in (-10 ** 6, 0, 7777, 49999, 10 ** 6):
-            ph.buffer_ph(ph.BUF_10, t)
+            ph_cal.buffer_ph(ph.BUF_10, t)
     finally:
-        ph._muldiv = orig
+        ph._muldiv = ph_cal._muldiv = orig
     assert 0 < peak[0] < _SMALL, peak[0]

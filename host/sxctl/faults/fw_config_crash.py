@@ -7,9 +7,11 @@ either the old config or the new one, never a mix, never a corrupt read.
 import json
 import os
 import random
+import struct
 
 import config_table as T
 from config import Config, index_of
+from config_ranges import HI, LO
 from fwlib_fakefs import Crash, FakeFs
 
 TRIALS = int(os.getenv("SXFAULT_TRIALS", "300"))
@@ -20,7 +22,7 @@ FREE = (T.PID_KP, T.PID_TI, T.BASE_MAX, T.DOSE_CAP_HOUR, T.LINK_TIMEOUT, T.FLOW_
 
 def random_pairs():
     chosen = [FREE[i] for i in range(len(FREE)) if random.getrandbits(1)] or [FREE[0]]
-    return [(T.IDS[i], random.randint(T.LO[i], T.HI[i])) for i in chosen]
+    return [(T.IDS[i], random.randint(struct.unpack_from("<i", LO, 4 * i)[0], struct.unpack_from("<i", HI, 4 * i)[0])) for i in chosen]
 
 
 random.seed(7)

@@ -1,0 +1,110 @@
+"""Applying the config items to a StageController (controller.py): at reset and after every
+accepted config write. Loaded for that and not kept (see the last line), so its code costs a
+running board no RAM."""
+import sys
+from micropython import const
+
+import config_table as T
+from control.dosing import Envelope
+from control.pid import Pid, TitrationCurve
+from controller import FLOW_DIV, PUMP_FULL
+from fixedpoint import muldiv
+from sensors.orp import Orp
+from sensors.temperature import Temperature
+
+_NEVER_MS = const(0x1FFFFFFF)  # a link timeout of "never": the largest span ticks can compare
+
+
+def apply(ctrl):
+    """StageController.configure(). In three parts: on a running board each part's code must
+    find a free block of its own size, and smaller blocks are easier to find."""
+    c = ctrl.config.get
+    _sensors(ctrl, c)
+    _ph_controller(ctrl, c)
+    _dosing_and_alarms(ctrl, c)
+    ctrl.set_mode(ctrl.stage.mode)
+
+
+def _sensors(ctrl, c):
+    stage = ctrl.stage
+    stage.ph_setpoint = c(T.PH_SETPOINT)
+    cal = ctrl.probe.cal
+    cal.offset_uv = c(T.PH_CAL_OFFSET)
+    cal.acid_slope = c(T.PH_CAL_SLOPE_ACID)
+    cal.base_slope = c(T.PH_CAL_SLOPE_BASE)
+    cal.cal_id = c(T.PH_CAL_ID)
+    stage.cal_id = cal.cal_id
+    ctrl.orp = Orp(rail_uv=c(T.ORP_RANGE) * 1000)
+    ctrl.orp.offset_uv = c(T.ORP_CAL_OFFSET)
+    ctrl.temperature = Temperature(1000 if c(T.TEMPERATURE_SOURCE) else 0,
+                                   fixed_mc=c(T.TEMPERATURE_FIXED) * 10)
+    ctrl.flow_aq.k_factor = max(1, c(T.K_FACTOR_AQ) // 10)
+    ctrl.flow_org.k_factor = max(1, c(T.K_FACTOR_ORG) // 10)
+    # Checks, envelope and alarms keep their history across a config change: a config
+    # write must not reset a dose cap's accounting or forget a latched alarm.
+    ctrl.check.stuck_ms = c(T.STUCK_WINDOW) * 1000
+    ctrl.check.invalid_limit = c(T.INVALID_SCANS_TO_STOP)
+    base_max = c(T.BASE_MAX)
+    ctrl.hal.set_full_scale(base_max, c(T.REAGENT_MAX))
+    # the loop "acts" when its output moves by 1 % of full scale: smaller steps are noise,
+    # and counting them would let a quiet steady state look like a stuck electrode
+    ctrl.check.output_move = max(1, base_max // 100)
+
+
+def _ph_controller(ctrl, c):
+    stage = ctrl.stage
+    base_max = c(T.BASE_MAX)
+    n = c(T.TITRATION_POINTS)
+    points = tuple((c(T.TITRATION_PH_0 + k), c(T.TITRATION_BASE_0 + k)) for k in range(n)) if n >= 2 else ()
+    tuning = (c(T.PID_KP), c(T.PID_TI) * 1000, c(T.PID_TD) * 100)
+    limits = (base_max, c(T.BASE_RATE_LIMIT), c(T.PH_DEADBAND), c(T.FEEDFORWARD))
+    pid = ctrl.pid
+    if pid is None or points != ctrl._curve_points:
+        # a new curve changes what the error means: a fresh controller, bumpless from the old
+        new = Pid(tuning[0], tuning[1], tuning[2], 0, limits[0], limits[1], limits[2], limits[3],
+                  TitrationCurve(points) if points else None)
+        new.set_setpoint(stage.ph_setpoint)
+        if pid is not None:
+            new.out = pid.out if pid.out < base_max else base_max
+            new.manual = pid.manual
+            new.set_mode(pid.mode)
+        ctrl.pid = new
+        ctrl._curve_points = points
+    else:
+        # The running controller is kept: a setpoint change keeps its integral and gets its
+        # proportional kick; only a tuning or limit change re-tracks (bumplessly).
+        pid.rate_max, pid.dead_band, pid.ff_gain = limits[1], limits[2], limits[3]
+        if tuning != (pid.kp, pid.ti_ms, pid.td_ms) or base_max != pid.out_max:
+            pid.out_max = base_max
+            pid.set_tuning(*tuning)
+        if pid.setpoint != stage.ph_setpoint:
+            pid.set_setpoint(stage.ph_setpoint)
+
+
+def _dosing_and_alarms(ctrl, c):
+    base_max = c(T.BASE_MAX)
+    env = ctrl.envelope
+    if env is None:
+        env = ctrl.envelope = Envelope(c(T.DOSE_CAP_PERIOD) * 10, c(T.DOSE_CAP_HOUR) * 10, base_max * 10)
+    env.pump_ul_min = base_max * 10
+    env.period_ms = c(T.DOSE_PERIOD) * 1000
+    capacity = muldiv(env.pump_ul_min, env.period_ms // 10, 6000)
+    env.period_ul = min(c(T.DOSE_CAP_PERIOD) * 10, capacity)
+    env.hour_ul = c(T.DOSE_CAP_HOUR) * 10
+    env.min_off_ms = c(T.DOSE_MIN_OFF) * 1000
+    env.min_flow_ml_min = c(T.MIN_FLOW_FOR_DOSING)
+    env.stale_ms = 3 * c(T.MEASURE_PERIOD)
+    env.trip_mph = c(T.PH_HIGH_TRIP)
+    ctrl.aq_loop.set(c(T.FLOW_KP), FLOW_DIV, c(T.FLOW_TI), PUMP_FULL)
+    ctrl.org_loop.set(c(T.FLOW_KP), FLOW_DIV, c(T.FLOW_TI), PUMP_FULL)
+    ctrl.orp_loop.set(c(T.ORP_KP), 1, c(T.ORP_TI), c(T.REAGENT_MAX))
+    timeout = c(T.LINK_TIMEOUT) * 1000
+    al = ctrl.alarms
+    al.dev_warn = c(T.PH_DEV_WARN)
+    al.dev_alarm = c(T.PH_DEV_ALARM)
+    al.high_mph = c(T.PH_HIGH_TRIP)
+    al.low_mph = c(T.PH_LOW_ALARM)
+    al.link_timeout_ms = timeout if 0 < timeout < _NEVER_MS else _NEVER_MS
+
+
+del sys.modules[__name__]  # not kept
