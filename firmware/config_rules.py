@@ -10,6 +10,8 @@ def violations(value):
         bad.append((T.PH_DEV_WARN, "must be below ph_dev_alarm"))
     if not value(T.PH_LOW_ALARM) < value(T.PH_SETPOINT) < value(T.PH_HIGH_TRIP):
         bad.append((T.PH_SETPOINT, "must lie between ph_low_alarm and ph_high_trip"))
+    if value(T.PH_RESPONSE) >= value(T.STUCK_WINDOW):
+        bad.append((T.PH_RESPONSE, "must be below stuck_window, or the stuck check never sees the loop act"))
     n = value(T.TITRATION_POINTS)
     for i in range(1, n):
         if value(T.TITRATION_PH_0 + i) <= value(T.TITRATION_PH_0 + i - 1):

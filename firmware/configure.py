@@ -43,6 +43,7 @@ def _sensors(ctrl, c):
     # Checks, envelope and alarms keep their history across a config change: a config
     # write must not reset a dose cap's accounting or forget a latched alarm.
     ctrl.check.stuck_ms = c(T.STUCK_WINDOW) * 1000
+    ctrl.check.response_ms = c(T.PH_RESPONSE) * 1000
     ctrl.check.invalid_limit = c(T.INVALID_SCANS_TO_STOP)
     base_max = c(T.BASE_MAX)
     ctrl.hal.set_full_scale(base_max, c(T.REAGENT_MAX))
@@ -58,6 +59,7 @@ def _ph_controller(ctrl, c):
     points = tuple((c(T.TITRATION_PH_0 + k), c(T.TITRATION_BASE_0 + k)) for k in range(n)) if n >= 2 else ()
     tuning = (c(T.PID_KP), c(T.PID_TI) * 1000, c(T.PID_TD) * 100)
     limits = (base_max, c(T.BASE_RATE_LIMIT), c(T.PH_DEADBAND), c(T.FEEDFORWARD))
+    mix = (c(T.MIX_TIME), c(T.PH_RESPONSE) * 1000)
     pid = ctrl.pid
     if pid is None or points != ctrl._curve_points:
         # a new curve changes what the error means: a fresh controller, bumpless from the old
@@ -68,15 +70,18 @@ def _ph_controller(ctrl, c):
             new.out = pid.out if pid.out < base_max else base_max
             new.manual = pid.manual
             new.set_mode(pid.mode)
+        new.mix_s, new.wait_ms = mix
         ctrl.pid = new
         ctrl._curve_points = points
     else:
         # The running controller is kept: a setpoint change keeps its integral and gets its
-        # proportional kick; only a tuning or limit change re-tracks (bumplessly).
+        # proportional kick (or, with mix_time, its base dose); only a tuning or limit change
+        # re-tracks (bumplessly).
         pid.rate_max, pid.dead_band, pid.ff_gain = limits[1], limits[2], limits[3]
         if tuning != (pid.kp, pid.ti_ms, pid.td_ms) or base_max != pid.out_max:
             pid.out_max = base_max
             pid.set_tuning(*tuning)
+        pid.mix_s, pid.wait_ms = mix
         if pid.setpoint != stage.ph_setpoint:
             pid.set_setpoint(stage.ph_setpoint)
 

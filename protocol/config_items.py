@@ -58,7 +58,12 @@ ITEMS = [
     Item(34, "k_factor_org", "pulses/L", 0.1, 1, 1000000, 4500, "organic meter K-factor"),
     Item(36, "flow_kp", "% per L/min", 0.01, 0, 20000, 5000, "flow loops: pump output per L/min of error"),
     Item(37, "flow_ti", "s", 1, 0, 3600, 20, "flow loops: integral time"),
-    Item(35, "feedforward", "mL base per L feed", 0.01, 0, 100000, 0, "base dosed in proportion to the aqueous flow"),
+    Item(35, "feedforward", "mL base per L feed", 0.01, 0, 100000, 0,
+         "base dosed in proportion to the aqueous flow; with a titration curve, the curve's base at the setpoint (0: none)"),
+    Item(38, "mix_time", "s", 1, 0, 3600, 0,
+         "stage holdup ÷ throughput: a setpoint change doses at once the base that moves the contents along the curve (0: none)"),
+    Item(39, "ph_response", "s", 1, 0, 600, 0,
+         "electrode response (dead time + 5 lags): after that dose the loop waits for it at most this long"),
     # ORP and temperature (DOMAIN.md §2, §3)
     Item(40, "orp_setpoint", "mV", 1, -2000, 2000, 680, "ORP setpoint vs Ag/AgCl"),
     Item(41, "orp_range", "mV", 1, 100, 2000, 1020, "ORP input range; a reading at the rail is a fault"),
@@ -74,13 +79,13 @@ ITEMS = [
     Item(73, "ph_cal_id", "", 1, 0, 65535, 0, "id of the pH calibration in use (0: factory)"),
     Item(74, "ph_cal_time", "s", 1, 0, 0x7FFFFFFF, 0, "when the pH calibration was made (Unix time)"),
     Item(75, "orp_cal_offset", "mV", 0.001, -50000, 50000, 0, "ORP offset added to the input"),
-    # Titration curve for gain scheduling: pH points and base per litre of feed (DOMAIN.md §6)
+    # Titration curve for gain scheduling and feedforward: pH points and base per litre of feed (DOMAIN.md §6)
     Item(50, "titration_points", "", 1, 0, TITRATION_POINTS, 0, "points used (0: no gain scheduling)"),
 ] + [
     Item(51 + i, "titration_ph_%d" % i, "pH", 0.001, -2000, 16000, 0, "titration curve pH, point %d" % i)
     for i in range(TITRATION_POINTS)
 ] + [
-    Item(61 + i, "titration_base_%d" % i, "mmol/L feed", 1, 0, 10000, 0, "base per litre of feed, point %d" % i)
+    Item(61 + i, "titration_base_%d" % i, "0.1 mL/L feed", 1, 0, 10000, 0, "base per litre of feed, point %d" % i)
     for i in range(TITRATION_POINTS)
 ]
 

@@ -11,6 +11,12 @@ from fixedpoint import muldiv as _muldiv  # a module name tests can swap for a c
 # With a titration curve the error is (base(setpoint) - base(pH)) rescaled by the curve's mean
 # slope: it follows the reagent needed rather than the pH distance, so one tuning holds across
 # a curve whose gain varies 30x (DOMAIN.md §6).
+# With a curve and feedforward on, the curve also sets the dose: ff = feed * base(setpoint) (curve
+# in 0.1 mL per L feed, output in 0.01 mL/min), so a setpoint step moves it at once and the
+# integral only trims the curve's error. With mix_s (the stage's holdup / throughput) a step in
+# auto also doses (base(new) - base(old)) * feed * mix_s, the base that moves the contents along
+# the curve, as fast as the limits allow; the feedback then waits until the electrode reads the
+# new setpoint, at most wait_ms (its response), so it does not dose that step a second time.
 
 MODE_OFF = const(0)  # output 0 (pumps off), controller reset
 MODE_MANUAL = const(1)  # output follows .manual, rate limited
@@ -36,9 +42,13 @@ DT_MIN = const(100)
 DT_MAX = const(10000)
 FEED_MAX = const(1000000)  # mL/min
 FF_GAIN_MAX = const(100000)  # output units per L/min of feed
+CURVE_FF = const(10)  # ff_gain per curve base unit: curve in 0.1 mL, ff_gain in 0.01 mL per L feed
 I_MAX = const(200000)  # integral clamp, 2 * OUT_MAX
 
 _GAIN_DIV = const(1000)
+_STEP_MAX = const(1 << 29)  # curve units * s
+_MIX_MAX = const(3600)  # s
+_WAIT_MAX = const(600000)  # ms
 
 
 def _clamp(x, lo, hi):
@@ -47,8 +57,9 @@ def _clamp(x, lo, hi):
 
 class TitrationCurve:
     """Steady-state titration curve of a stage: points (milli-pH, base per feed) from an
-    identification run or a plant file, strictly increasing in both; base in any integer unit
-    within 0..BASE_MAX (e.g. 0.1 mmol OH- per L feed). Linear between points, extrapolated beyond.
+    identification run or a plant file, strictly increasing in both; base within 0..BASE_MAX in
+    0.1 mL per L feed (any unit for scheduling alone; the curve feedforward needs this one).
+    Linear between points, extrapolated beyond.
     The points are kept in the arrays .ph and .base."""
 
     def __init__(self, points):
@@ -87,7 +98,8 @@ class TitrationCurve:
 class Pid:
     """PID for one stage. update() once per control scan; set_mode(), set_setpoint(), .manual.
     rate_max: largest output change per scan; dead_band: milli-pH around the setpoint treated as
-    on target; ff_gain: output units per L/min of feed (base dose proportional to feed flow)."""
+    on target; ff_gain: output units per L/min of feed (base dose proportional to feed flow); with
+    a curve any non-zero ff_gain turns on the curve's feedforward. .mix_s, .wait_ms: see above."""
 
     def __init__(self, kp, ti_ms, td_ms=0, out_min=0, out_max=10000, rate_max=10000,
                  dead_band=30, ff_gain=0, curve=None):
@@ -121,6 +133,10 @@ class Pid:
         self._d_ready = False
         self._track = True  # next auto scan sets the integral from the output: bumpless
         self._x_sp = 0
+        self.mix_s = 0
+        self.wait_ms = 0
+        self._step_base = 0  # base still to dose for the last setpoint step, curve units * s
+        self._wait = 0  # ms the feedback still waits for the electrode
         self._dp = 1
         self._dx = 1
         self._dx_lim = 0
@@ -153,7 +169,15 @@ class Pid:
             n = c._n - 1
             self._dp = c.ph[n] - c.ph[0]
             self._dx = c.base[n] - c.base[0]
-            self._x_sp = c.base_at(mph)
+            x = c.base_at(mph)
+            dx = _clamp(x, 0, BASE_MAX) - _clamp(self._x_sp, 0, BASE_MAX)
+            if self.mode == MODE_AUTO and self.ff_gain and self.mix_s and dx:
+                # a step in auto: the base that moves the stage contents along the curve
+                dx = _clamp(self._step_base + dx * _clamp(self.mix_s, 0, _MIX_MAX), -_STEP_MAX, _STEP_MAX)
+                self._step_base = dx
+                w = _clamp(self.wait_ms, 0, _WAIT_MAX)
+                self._wait = w if dx > 0 else -w  # the sign says which way the pH is to move
+            self._x_sp = x
             self._dx_lim = _muldiv(E_MAX, self._dx, self._dp)
 
     def set_mode(self, mode):
@@ -165,6 +189,7 @@ class Pid:
         elif mode != MODE_AUTO and mode != MODE_MANUAL and mode != MODE_HOLD:
             raise ValueError("mode")
         if mode != self.mode:
+            self._step_base = self._wait = 0
             self._track = True
             self._d_ready = False
         self.mode = mode
@@ -218,8 +243,20 @@ class Pid:
             self.out = self._limit(self.manual)
             return self.out
         dt = _clamp(dt_ms, DT_MIN, DT_MAX)
-        ff = _clamp(_muldiv(_clamp(feed_ml_min, 0, FEED_MAX), self.ff_gain, 1000), 0, I_MAX)
-        e = self._error(pv)
+        feed = _clamp(feed_ml_min, 0, FEED_MAX)
+        g = self.ff_gain
+        if g and self.curve is not None:
+            g = _clamp(self._x_sp, 0, BASE_MAX) * CURVE_FF
+        ff = _clamp(_muldiv(feed, g, 1000), 0, I_MAX)
+        w = self._wait
+        if w and (w > 0) == (pv < self.setpoint) and (w > dt or w < -dt):
+            # the electrode has not yet seen the base dosed for the setpoint change: no feedback
+            # until it reads the new setpoint or the wait is over
+            self._wait = w - dt if w > 0 else w + dt
+            e = 0
+        else:
+            w = self._wait = 0
+            e = self._error(pv)
         kp = self.kp
         p = _muldiv(e, kp, _GAIN_DIV)
         d = 0
@@ -228,7 +265,7 @@ class Pid:
             d_e = _clamp(_muldiv(e - self._e_prev, self.td_ms, dt), -self._e_lim, self._e_lim)
             d = _muldiv(d_e, kp, _GAIN_DIV)
         self._e_prev = e
-        self._d_ready = True
+        self._d_ready = not w
         i = self.i
         rem_t = self._rem_t
         rem_k = self._rem_k
@@ -250,6 +287,32 @@ class Pid:
             rem_k = x - a * _GAIN_DIV
             i = _clamp(i + a, -I_MAX, I_MAX)
         u_raw = ff + p + i + d
+        b = self._step_base
+        if b:
+            # what is left of the base for the setpoint step: the stage also moves towards the new
+            # setpoint on the dose the curve gives it (by dt / mix_s of the way per scan) ...
+            dt10 = dt // 10
+            m = _clamp(self.mix_s, 0, _MIX_MAX) * 100
+            b = b - _muldiv(b, dt10, m) if dt10 < m else 0
+            up = b > 0
+            # ... and the rest is dosed as far as the limits leave room: output units, then
+            # curve units * s at this feed flow
+            if up:
+                h = self.out + self.rate_max
+                h = (h if h < self.out_max else self.out_max) - u_raw
+            else:
+                h = self.out - self.rate_max
+                h = u_raw - (h if h > self.out_min else self.out_min)
+            if b and h > 0:
+                f = feed if feed else 1
+                x = _muldiv(h, dt10, f)
+                a = b if up else -b
+                if x >= a:
+                    h = _muldiv(a, f, dt10)
+                    x = a
+                b = b - x if up else b + x
+                u_raw += h if up else -h
+            self._step_base = b
         u = self._limit(u_raw)
         # anti-windup by conditional integration: keep the new integral unless the output was
         # held back in the direction the error pushes it

@@ -20,7 +20,7 @@ class SignalCheck:
     """Checks one measured signal scan by scan. Defaults are for pH in milli-pH (DOMAIN.md §5):
     range 0-14, > 0.5 pH/s implausible, < 0.002 pH over 120 s while the output moves is stuck,
     3 invalid scans is lost. `output` (any unit) is what the loop drives; output_move is its change
-    that proves the loop was acting."""
+    that proves the loop was acting, if made response_ms or more before the stuck window ends."""
 
     def __init__(self, low=0, high=14000, rate_per_s=500, stuck_band=2, stuck_ms=120000,
                  output_move=1, invalid_limit=3):
@@ -34,6 +34,7 @@ class SignalCheck:
         self.stuck_band = stuck_band
         self.stuck_ms = stuck_ms
         self.output_move = output_move
+        self.response_ms = 0  # the electrode's response time (dead time and lag)
         self.invalid_limit = invalid_limit
         self.value = 0  # last valid (median-filtered) value
         self.valid = False  # this scan produced a valid value
@@ -97,10 +98,13 @@ class SignalCheck:
 
     def update(self, raw, sensor_ok, now_ms, output):
         """One scan: raw value, driver status, time (ms ticks), loop output -> CHK_* bits (0 = valid)."""
-        if output < self._o_lo:
-            self._o_lo = output
-        elif output > self._o_hi:
-            self._o_hi = output
+        # an output move counts only if the electrode has had its response time to answer it
+        # before the window ends
+        if ticks_diff(now_ms, self._st_ms) < self.stuck_ms - self.response_ms:
+            if output < self._o_lo:
+                self._o_lo = output
+            elif output > self._o_hi:
+                self._o_hi = output
         flags = 0
         if not sensor_ok:
             flags = CHK_FAULT

@@ -16,7 +16,7 @@ A plant file is TOML:
     role = "extraction"       # ROLES below
     ph_setpoint = 2.1         # any config item by name (protocol/config_items.py), in its unit
     orp_setpoint = "680 mV"   # a quoted value carries its unit, which must be the item's
-    titration = [[0.69, 0], [1.18, 400]]   # [pH, mmol base/L feed] points: titration_* items
+    titration = [[0.69, 0], [1.18, 2000]]  # [pH, 0.1 mL base/L feed] points: titration_* items
 
 A stage's items are set from [defaults], then from the stage's own keys; `sxctl config diff`
 and `apply` touch only the items the file names, so a board keeps what the file leaves out
@@ -368,7 +368,7 @@ class _Checker:
         n_max = config_items.TITRATION_POINTS
         if not isinstance(points, list) or len(points) > n_max or not all(
                 isinstance(p, list) and len(p) == 2 for p in points):
-            self.problem(table, TITRATION, where, "must be a list of at most %d [pH, mmol base/L feed] pairs, "
+            self.problem(table, TITRATION, where, "must be a list of at most %d [pH, 0.1 mL base/L feed] pairs, "
                          "e.g. [[0.69, 0], [1.18, 400]]" % n_max)
             return {}
         values = {"titration_points": len(points)}

@@ -130,16 +130,21 @@ def test_pid_all_modes():
 
 def test_pid_with_titration_curve():
     curve = pid.TitrationCurve(((690, 0), (1180, 4000), (2060, 7000), (7000, 7600)))
-    c = pid.Pid(kp=2000, ti_ms=60000, curve=curve)
+    c = pid.Pid(kp=2000, ti_ms=60000, curve=curve, ff_gain=1)
+    c.mix_s = 90
+    c.wait_ms = 20000
     c.set_setpoint(2000)
     c.set_mode(pid.MODE_AUTO)
     pvs = (1000, 1900, 2000, 4000, 8000, 100)
 
     def scan(k):
+        if k % 40 == 0:
+            c.set_setpoint(1500 + (k & 511))  # steps in auto: the step base and the wait run too
         c.update(pvs[k % 6], 2000, 1000)
         curve.base_at(k * 37)
 
     _no_alloc(scan)
+    assert _mem_delta(scan) == 0
 
 
 def test_dosing_grant_every_path():

@@ -121,6 +121,32 @@ def test_stuck_sensor_while_output_moves():
     assert not c.stuck and f & checks.CHK_STUCK == 0
 
 
+def test_output_step_within_the_electrodes_response_is_no_evidence_of_stuck():
+    # a flat, noiseless pH at steady state, then a large output step 5 s before the window ends:
+    # an electrode with a 30 s response cannot have answered it yet
+    c = checks.SignalCheck()
+    c.response_ms = 30000
+    t = 0
+    for k in range(150):
+        t += 5000
+        f = c.update(7000, True, t, 15500 if t < 120000 else 30000)
+        assert f == 0 and not c.stuck, t
+    # the same step 60 s before the window ends, the pH still flat at its end: stuck
+    t += 5000
+    c.update(7003, True, t, 30000)  # a move restarts the window
+    for k in range(25):
+        t += 5000
+        f = c.update(7003, True, t, 15500 if k < 12 else 30000)
+    assert f & checks.CHK_STUCK and c.stuck
+    # without a response time the late step was evidence enough (the old behaviour)
+    c = checks.SignalCheck()
+    t = 0
+    for k in range(30):
+        t += 5000
+        f = c.update(7000, True, t, 15500 if t < 120000 else 30000)
+    assert f & checks.CHK_STUCK
+
+
 def test_flat_ph_with_idle_output_is_not_stuck():
     c = checks.SignalCheck()
     t, f = _feed(c, [7000] * 300, output=500)

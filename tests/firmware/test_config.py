@@ -40,7 +40,8 @@ def test_unknown_item_and_rule_violation_refused():
     cfg = _cfg(FakeFs())
     for pairs, code, item in (([(999, 1)], proto.ERR_UNKNOWN_CONFIG_ITEM, 999),
                               ([(4, 600)], proto.ERR_CONFIG_RULE_VIOLATED, 4),
-                              ([(1, 6000)], proto.ERR_CONFIG_RULE_VIOLATED, 1)):
+                              ([(1, 6000)], proto.ERR_CONFIG_RULE_VIOLATED, 1),
+                              ([(39, 120)], proto.ERR_CONFIG_RULE_VIOLATED, 39)):  # ph_response >= stuck_window
         try:
             cfg.apply(pairs)
             assert False, "accepted %r" % (pairs,)

@@ -232,6 +232,36 @@ def test_setpoint_change_keeps_the_running_controller_and_its_integral():
     assert pid.p > before  # the proportional kick of the larger error comes through, not tracked away
 
 
+def test_setpoint_step_with_a_curve_doses_the_base_for_it_and_waits_for_the_electrode():
+    # curve 1.0 -> 2.0 pH over 10 -> 30 mL/L feed (0.1 mL units); a 60 s holdup, a 10 s electrode
+    curve = [(ID[T.TITRATION_POINTS], 2), (ID[T.TITRATION_PH_0], 1000), (ID[T.TITRATION_BASE_0], 100),
+             (ID[T.TITRATION_PH_0 + 1], 2000), (ID[T.TITRATION_BASE_0 + 1], 300),
+             (ID[T.FEEDFORWARD], 1), (ID[T.PH_DEADBAND], 0), (ID[T.BASE_RATE_LIMIT], 65535)]
+    for mix in (60, 0):
+        ctrl, hal, stage, config = make(curve + [(ID[T.MIX_TIME], mix), (ID[T.PH_RESPONSE], 10)],
+                                        mode=proto.MODE_AUTO)
+        hal.set_ph(1500)
+        now = run(ctrl, 0, 40)
+        before = stage.base_dose
+        ff = ctrl.pid.ff
+        assert abs(ff - stage.flow_aq * 200 // 100) <= 2  # the curve's dose at the setpoint
+        config.apply([(ID[T.PH_SETPOINT], 1800)])
+        ctrl.configure()
+        now = run(ctrl, now, 2)
+        step = stage.base_dose - before
+        moved = ctrl.pid.ff - ff
+        assert abs(moved - stage.flow_aq * 60 // 100) <= 2  # the dose follows the setpoint at once
+        if mix:
+            # 6 mL/L more at ~1 L/min for 60 s: ~6 mL within this 2 s scan, ~170 mL/min on top
+            assert step > moved + 15000 and ctrl.pid.error == 0
+            now = run(ctrl, now, 2)
+            assert stage.base_dose - before == moved and ctrl.pid.error == 0  # waiting
+            run(ctrl, now, 10)
+            assert ctrl.pid.error > 0  # 10 s on, the electrode (still at 1.5) is acted on
+        else:
+            assert step < moved + 5000 and ctrl.pid.error > 0  # the new dose and a P kick only
+
+
 def test_acknowledging_a_dose_trip_rearms_dosing_only_below_the_trip():
     ctrl, hal, stage, config = make(mode=proto.MODE_AUTO)
     now = 0

@@ -166,6 +166,85 @@ def test_feedforward_from_feed_flow():
     assert c.ff == 6000 and out - base == 3000
 
 
+# A neutralisation tank's curve in the board's unit, 0.1 mL of base dose per L of feed
+_TANK = ((5000, 1100), (6000, 1270), (7000, 1560), (8500, 1680), (9700, 1860))
+
+
+def _tank_pid(**kw):
+    c = pid.Pid(kp=6000, ti_ms=90000, dead_band=0, out_max=30000, rate_max=30000, ff_gain=1,
+                curve=pid.TitrationCurve(_TANK))
+    for k, v in kw.items():
+        setattr(c, k, v)
+    _auto(c, 7000)
+    return c
+
+
+def test_curve_feedforward_follows_the_setpoint():
+    # ff = feed * base(setpoint): 996 mL/min * 156.0 mL/L -> 155.4 mL/min (0.01 mL/min units)
+    c = _tank_pid()
+    c.update(7000, 5000, 996)
+    assert c.ff == 15538
+    c.set_setpoint(8500)
+    c.update(7000, 5000, 996)
+    assert c.ff == 16733  # the new setpoint's dose in the same scan, not the one ff_gain was set for
+    c.update(7000, 5000, 498)
+    assert c.ff == 8366  # and still in proportion to the feed
+    off = pid.Pid(kp=6000, ti_ms=0, dead_band=0, out_max=30000, ff_gain=0, curve=pid.TitrationCurve(_TANK))
+    _auto(off, 8500)
+    off.update(8500, 5000, 996)
+    assert off.ff == 0  # feedforward 0 still means none
+
+
+def test_setpoint_step_doses_the_base_that_moves_the_stage_along_the_curve():
+    c = _tank_pid(mix_s=90, wait_ms=60000)
+    c.update(7000, 5000, 1000)
+    c.set_setpoint(8500)  # 12.0 mL/L more at 1 L/min for a 90 s holdup: 18 mL at once
+    extra = 0
+    outs = []
+    for _ in range(4):
+        u = c.update(7000, 5000, 1000)
+        outs.append(u)
+        extra += (u - c.ff - c.i) * 5000 // 6000  # 0.01 mL/min over 5 s -> µL
+    assert outs[0] == 30000 and 16800 < outs[1] < 30000  # full pump while the step lasts ...
+    assert outs[2] == outs[3] == c.ff + c.i == 16800  # ... then the dose the curve gives the new setpoint
+    # 18 mL less what the stage gains on the new dose alone meanwhile (dt / mix_s per scan)
+    assert abs(extra - 16667) <= 2, extra
+    c.set_setpoint(6000)  # down: the dose stops until the acid has done the same
+    assert c.update(7000, 5000, 1000) == 0
+
+
+def test_step_base_needs_auto_feedforward_and_a_mix_time():
+    for kw, mode in ((dict(mix_s=0), pid.MODE_AUTO), (dict(mix_s=90, ff_gain=0), pid.MODE_AUTO),
+                     (dict(mix_s=90), pid.MODE_MANUAL)):
+        c = _tank_pid(**kw)
+        c.update(7000, 5000, 1000)
+        c.set_mode(mode)
+        c.set_setpoint(8500)
+        assert c._step_base == 0 and c._wait == 0, kw
+    c = _tank_pid(mix_s=90)
+    c.set_setpoint(8500)
+    c.set_mode(pid.MODE_MANUAL)  # a mode change drops what was left of the step
+    assert c._step_base == 0 and c._wait == 0
+
+
+def test_feedback_waits_for_the_electrode_after_a_setpoint_step():
+    c = _tank_pid(mix_s=90, wait_ms=30000)
+    c.update(7000, 5000, 1000)
+    i = c.i
+    c.set_setpoint(8500)
+    for _ in range(5):  # the electrode still reads the old pH: no P, I or D on it
+        c.update(7000, 5000, 1000)
+        assert c.error == 0 and c.p == 0 and c.d == 0 and c.i == i
+    c.update(7000, 5000, 1000)  # 30 s on: the loop acts on what it reads
+    assert c.error > 0 and c.p > 0
+    # reading the new setpoint (or beyond) ends the wait at once
+    c.set_setpoint(6000)
+    c.update(8400, 5000, 1000)
+    assert c.error == 0
+    c.update(5900, 5000, 1000)
+    assert c.error > 0
+
+
 def test_curve_interpolates_and_extrapolates():
     curve = pid.TitrationCurve(_MIXER)
     assert curve.base_at(690) == 0 and curve.base_at(1180) == 4000
@@ -264,15 +343,19 @@ def test_products_stay_small_at_extremes():
                 for ti in (0, 1, pid.TI_MAX):
                     c = pid.Pid(kp, ti, pid.TD_MAX, -pid.OUT_MAX, pid.OUT_MAX, 2 * pid.OUT_MAX, 0,
                                 pid.FF_GAIN_MAX, curve)
+                    c.mix_s = 3600 if kp & 1 else 1  # longest holdup, and one shorter than a scan
+                    c.wait_ms = 600000 if ti else 1
                     for sp in (-10 ** 6, pid.PH_MIN, 7000, pid.PH_MAX, 10 ** 6):
                         c.set_setpoint(sp)
                         c.set_mode(pid.MODE_AUTO)
                         for pv in (10 ** 6, pid.PH_MIN, -10 ** 6, pid.PH_MAX, 7000):
                             for dt in (0, pid.DT_MAX, 10 ** 6):
-                                u = c.update(pv, dt, 10 ** 7)
-                                assert -pid.OUT_MAX <= u <= pid.OUT_MAX
-                                assert abs(c.i) <= pid.I_MAX
-                                assert abs(c._rem_t) < (ti or 1) and 0 <= c._rem_k < 1000
+                                for feed in (10 ** 7, 0, 1):
+                                    u = c.update(pv, dt, feed)
+                                    assert -pid.OUT_MAX <= u <= pid.OUT_MAX
+                                    assert abs(c.i) <= pid.I_MAX
+                                    assert abs(c._rem_t) < (ti or 1) and 0 <= c._rem_k < 1000
+                                    assert abs(c._step_base) < 1 << 30
     finally:
         pid._muldiv = orig
     assert 0 < peak[0] < _SMALL, peak[0]

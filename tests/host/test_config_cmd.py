@@ -120,7 +120,7 @@ def test_a_board_refusing_a_later_write_keeps_its_old_config(sim3, tmp_path, mon
     out = capsys.readouterr().out
     assert status == 1
     e2 = out.split("stage E2")[1].split("stage E3")[0]
-    assert "board refused titration_base_7 = 12000 mmol/L feed: value out of range" in e2
+    assert "board refused titration_base_7 = 12000 0.1 mL/L feed: value out of range" in e2
     undone = re.search(r"; undid (\d+) earlier writes?, board keeps its old config \(read back\)", e2)
     assert undone and int(undone.group(1)) >= 1
     assert "not applied: E2 (refused)" in out

@@ -91,7 +91,7 @@ def test_example_plant_file_passes_the_check():
     assert e1.values["orp_range"] == 1020 and e1.values["temperature_fixed"] == 2500
     assert e1.values["titration_points"] == 4
     assert [e1.values["titration_ph_%d" % i] for i in range(4)] == [690, 1180, 2060, 7000]
-    assert [e1.values["titration_base_%d" % i] for i in range(4)] == [0, 400, 700, 760]
+    assert [e1.values["titration_base_%d" % i] for i in range(4)] == [0, 2000, 3500, 3800]
     assert plant.port == "/dev/ttyUSB0" and plant.baud == 115200
 
 

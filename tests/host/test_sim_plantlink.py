@@ -113,7 +113,7 @@ def test_plant_file_sim_table_is_checked():
         plants.parse(text + "\n[[sim.event]]\nat_s = 5\nq3 = 20.0\n", "x.toml")
     plant = plants.parse(text + "\n[[sim.event]]\nat_s = 60\nq1 = 18.1\n", "x.toml")
     assert plant.events == [Event(60.0, "q1", 18.1)]
-    assert plant.stages[0].values["pid_kp"] == 4500  # the rest is an `sxctl config` plant file (45 mL/min per pH)
+    assert plant.stages[0].values["pid_kp"] == 6000  # the rest is an `sxctl config` plant file (60 mL/min per pH)
 
 
 def test_docs_tables_are_the_declared_records():

@@ -12,9 +12,8 @@ points come from the board's telemetry, as `sxctl log` would record them.
 prints every step, the settling time of each, and the plant-file lines: `titration` (at most 8
 points, chosen so the piecewise-linear curve stays closest to every measured point) and
 `feedforward` at the dose nearest the setpoint. Curve base values are in 0.1 mL of base dose
-per L of feed (dose in mL/min ÷ feed flow in L/min × 10): the board uses only the curve's
-shape, so any unit proportional to base per feed works, and this one matches `feedforward`
-(mL per L feed).
+per L of feed (dose in mL/min ÷ feed flow in L/min × 10), the board's unit for the curve: with
+a non-zero `feedforward` it doses feed × curve(setpoint), so the curve's unit is the dose's.
 """
 import argparse
 import dataclasses
