@@ -3,7 +3,7 @@
 Its bus is a pty handed over by `sxctl sim` (SXCTL_BUS); sensors and outputs are exchanged
 with the plant simulator. Its heap (`-X heapsize`) is larger than the small boards': on the
 Unix port the firmware's bytecode lives in RAM and pointers are 8 bytes, so the whole firmware
-needs about 72 KB (`make bench`, firmware.min_heap_kb; 80 with a plant key).
+needs 64 KB (`make bench`, firmware.min_heap_kb; about 66 with a plant key).
 """
 BOARD = {
     "name": "unix-sim",

@@ -2,25 +2,25 @@
 import time
 
 import config_table as T
-import events
-import memory
 import proto
-from board import BOARD
+import service
 from config import Config
 from controller import StageController
 from link import Link
-from service import Service
 from stage import Stage
 
 _IDLE_MS = 10
 
 
 class App:
-    def __init__(self, hal, addr, serial=""):
-        if memory.backlog is None:
-            memory.reserve()
-        self.backlog = memory.backlog
-        self.events = memory.events_ring
+    """The running stage. startup.py builds it at reset with the buffers memory.py made."""
+
+    on_request = service.on_request  # the bus service answers each request as a method of the app
+
+    def __init__(self, hal, addr, serial, backlog, events_ring, link_buffers):
+        from board import BOARD
+        self.backlog = backlog
+        self.events = events_ring
         self.hal = hal
         self.board_name = BOARD["name"].encode()
         self.serial = serial.encode()
@@ -31,9 +31,8 @@ class App:
         self.controller = StageController(hal, self.config, self.stage, self.events, self.time_s)
         self.calibration = None  # the calibration session while one runs (calibration.py)
         hal.write_outputs(self.stage, False)  # a reset leaves every output off
-        events.push(self.events, 0, proto.EV_BOOT, 0, 0)
-        self.link = Link(hal.bus, addr, Service(self).on_request, memory.link_buffers)
-        self.link.guard = _signing()
+        self.controller.event(proto.EV_BOOT, 0, 0)
+        self.link = Link(hal.bus, addr, self.on_request, link_buffers)
         self.stream_ms = 0
         self.running = True
 
@@ -80,38 +79,3 @@ class App:
                 self.stage.pack(link.tx, proto.HEADER_SIZE, self.backlog.latest, self.time_s())
                 link.reply(proto.MSG_TELEMETRY, proto.TELEMETRY_SIZE)
 
-
-def _signing():
-    """The check of signed writes once a plant key is provisioned (signing.py), else None:
-    without a key the module is not even imported, which saves its RAM (~4 KB on the Unix port)."""
-    import os
-    try:
-        os.stat("/plant.key")  # signing.KEY_PATH
-    except OSError:
-        return None
-    import signing
-    return signing.load()
-
-
-def create(hal):
-    """The application for this board, its outputs off; `run()` starts the loop."""
-    import identity  # read once at reset, then not kept
-    addr, serial = identity.load()
-    app = App(hal, addr, serial)
-    _intern_rare_names()
-    return app
-
-
-def _intern_rare_names():
-    # Load and drop the code that rare requests load, now while the heap is compact: it costs
-    # only the names it interns, which a first load mid-run would leave as small permanent
-    # islands in the free space, where the code of the next rare request must find room.
-    import sys
-    import sensors
-    try:
-        for name in ("service_rare", "config_store", "calibration", "sensors.ph_cal"):
-            __import__(name)
-            sys.modules.pop(name, None)
-        del sensors.ph_cal
-    except MemoryError:
-        pass  # too tight for even that: the requests will intern them when they come

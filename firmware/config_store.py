@@ -4,7 +4,9 @@ Two slot files hold the last two versions, each with a CRC. A write goes to the 
 so a reset at any moment leaves the newest complete version intact; config_load.py takes the
 newest slot whose CRC holds. Items are stored by id, so firmware with new items reads old files.
 
-Config.apply imports this module for a write; it is not kept (see the last line).
+Config.apply imports this module for a write; it is not kept (see the last line). The item
+ranges and the cross-field rules are loaded in turn, each dropped before the next: a write
+needs room for one of them at a time.
 """
 import struct
 import sys
@@ -12,11 +14,9 @@ from array import array
 from binascii import crc32
 from micropython import const
 
-import config_rules
 import config_table as T
 import proto
 from config import ConfigError, index_of
-from config_ranges import HI, LO
 
 MAGIC = const(0x46435853)  # "SXCF"
 _HEAD = "<IHH"  # magic, version, item count
@@ -26,21 +26,29 @@ _ITEM = "<Hi"  # item id, value
 def check(cfg, pairs):
     """The values after the write, or ConfigError naming the first bad item; cfg is not touched."""
     trial = array("i", cfg.values)
-    for item_id, value in pairs:
-        i = index_of(item_id)
-        if i < 0:
-            raise ConfigError(proto.ERR_UNKNOWN_CONFIG_ITEM, item_id, "unknown config item %d" % item_id)
-        lo = struct.unpack_from("<i", LO, 4 * i)[0]
-        hi = struct.unpack_from("<i", HI, 4 * i)[0]
-        if not lo <= value <= hi:
-            raise ConfigError(proto.ERR_VALUE_OUT_OF_RANGE, item_id, "item %d=%d outside %d..%d" % (
-                item_id, value, lo, hi))
-        trial[i] = value
+    _set_in_range(trial, pairs)
+    import config_rules
+    del sys.modules["config_rules"]  # goes with this call
     bad = config_rules.violations(lambda i: trial[i])
     if bad:
         index, text = bad[0]
         raise ConfigError(proto.ERR_CONFIG_RULE_VIOLATED, T.IDS[index], "item %d %s" % (T.IDS[index], text))
     return trial
+
+
+def _set_in_range(trial, pairs):
+    import config_ranges
+    del sys.modules["config_ranges"]  # goes with this call, before the rules load
+    for item_id, value in pairs:
+        i = index_of(item_id)
+        if i < 0:
+            raise ConfigError(proto.ERR_UNKNOWN_CONFIG_ITEM, item_id, "unknown config item %d" % item_id)
+        lo = struct.unpack_from("<i", config_ranges.LO, 4 * i)[0]
+        hi = struct.unpack_from("<i", config_ranges.HI, 4 * i)[0]
+        if not lo <= value <= hi:
+            raise ConfigError(proto.ERR_VALUE_OUT_OF_RANGE, item_id, "item %d=%d outside %d..%d" % (
+                item_id, value, lo, hi))
+        trial[i] = value
 
 
 def apply(cfg, pairs):
@@ -68,5 +76,4 @@ def _write(opener, path, version, values):
         f.write(struct.pack("<I", crc))
 
 
-# Not kept: the caller holds this module until it returns; its tables and rules go with it.
-del sys.modules[__name__], sys.modules["config_ranges"], sys.modules["config_rules"]
+del sys.modules[__name__]  # not kept: the caller holds this module until it returns

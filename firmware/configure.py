@@ -10,7 +10,6 @@ from control.pid import Pid, TitrationCurve
 from controller import FLOW_DIV, PUMP_FULL
 from fixedpoint import muldiv
 from sensors.orp import Orp
-from sensors.temperature import Temperature
 
 _NEVER_MS = const(0x1FFFFFFF)  # a link timeout of "never": the largest span ticks can compare
 
@@ -36,8 +35,13 @@ def _sensors(ctrl, c):
     stage.cal_id = cal.cal_id
     ctrl.orp = Orp(rail_uv=c(T.ORP_RANGE) * 1000)
     ctrl.orp.offset_uv = c(T.ORP_CAL_OFFSET)
-    ctrl.temperature = Temperature(1000 if c(T.TEMPERATURE_SOURCE) else 0,
-                                   fixed_mc=c(T.TEMPERATURE_FIXED) * 10)
+    ctrl.t_mc = c(T.TEMPERATURE_FIXED) * 10  # until a probe reads
+    if c(T.TEMPERATURE_SOURCE):
+        from sensors.temperature import Temperature  # loaded only on a board that uses its probe
+        ctrl.temperature = Temperature(1000, fixed_mc=ctrl.t_mc)
+    else:
+        ctrl.temperature = None
+        ctrl.temp_fault = False
     ctrl.flow_aq.k_factor = max(1, c(T.K_FACTOR_AQ) // 10)
     ctrl.flow_org.k_factor = max(1, c(T.K_FACTOR_ORG) // 10)
     # Checks, envelope and alarms keep their history across a config change: a config

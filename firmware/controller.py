@@ -1,9 +1,9 @@
 """Stage controller: measurement and control scans of one stage, wired from the sensor and
 control modules, configured from the config items. Scans allocate nothing."""
+import struct
 from micropython import const
 
 import config_table as T
-import events
 import proto
 from control import alarms as A
 from control.piloop import PiLoop
@@ -33,7 +33,9 @@ class StageController:
         self.orp_loop = PiLoop(0, 1, 0, 1)
         self.check = SignalCheck()
         self.alarms = A.Alarms(self._event)
-        self.orp = self.temperature = None  # these four are made by configure()
+        self.orp = None  # orp, envelope and pid are made by configure()
+        self.temperature = None  # the probe, made by configure() only when one is used (temperature_source)
+        self.t_mc = 25000  # m°C: the probe's last reading, else the configured fixed temperature
         self.envelope = None
         self.pid = None
         self._curve_points = None
@@ -61,12 +63,12 @@ class StageController:
         self.pid.set_mode(mode)
         self.safe = False
         if mode == proto.MODE_OFF:
-            self.envelope.disable()
+            self.envelope.enabled = False
             self.aq_loop.reset()
             self.org_loop.reset()
             self.orp_loop.reset()
         else:
-            self.envelope.enable()
+            self.envelope.enabled = True
         self.alarms.dev_enabled = mode == proto.MODE_AUTO
 
     def link_seen(self, now_ms):
@@ -88,8 +90,11 @@ class StageController:
         stage = self.stage
         hal.sample()
         sensors = hal.has_sensors
-        temp_ok = self.temperature.read(hal.rtd_mohm) == TEMP_OK
-        t_mc = self.temperature.mc
+        temp = self.temperature
+        if temp is not None:
+            self.temp_fault = temp.read(hal.rtd_mohm) != TEMP_OK
+            self.t_mc = temp.mc
+        t_mc = self.t_mc
         stage.temperature = t_mc // 10
         mph = self.probe.ph(hal.ph_uv, t_mc)
         flags = self.check.update(mph, sensors and not self.probe.fault, now_ms, self.pid.out)
@@ -107,7 +112,6 @@ class StageController:
         stage.flow_org = self.flow_org.ml_min
         self.orp_ok = sensors and self.orp.read(hal.orp_uv) == ORP_OK
         stage.orp_mv = self.orp.mv
-        self.temp_fault = self.config.get(T.TEMPERATURE_SOURCE) and not temp_ok
 
     def link_timed_out(self, now_ms, scan_ms):
         """True when the link timeout will have passed before the next scan: the caller runs a
@@ -167,11 +171,18 @@ class StageController:
             self.set_mode(proto.MODE_OFF)
         else:
             self.set_mode(proto.MODE_HOLD)
-            self.envelope.disable()  # base off; flows keep their last output
+            self.envelope.enabled = False  # base off; flows keep their last output
         self.safe = True
+
+    def event(self, code, alarm, value):
+        """Queue one event (proto.EV_*) in the stage's event ring, numbered, for EVENTS_READ."""
+        ring = self.events
+        struct.pack_into(proto.EVENTS_EVENTS_FMT, ring.ring, ring.slot(), ring.latest + 1, self.time_s(),
+                         code, alarm, value)
+        ring.commit()
 
     def _event(self, kind, bits, now_ms):
         # An alarm change (control.alarms) goes into the event ring as one event per alarm bit.
         for bit in range(16):
             if bits >> bit & 1:
-                events.push(self.events, self.time_s(), kind, bit, self.stage.ph)
+                self.event(kind, bit, self.stage.ph)

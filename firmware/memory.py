@@ -3,7 +3,7 @@ import gc
 
 import proto
 from board import BOARD
-from link import Link
+from link import make_buffers
 from ring import RecordRing
 
 backlog = None
@@ -15,6 +15,6 @@ def reserve():
     global backlog, events_ring, link_buffers
     gc.collect()
     if link_buffers is None:
-        link_buffers = Link.make_buffers()
+        link_buffers = make_buffers()
     backlog = RecordRing(BOARD.get("backlog_records", 120), proto.BACKLOG_RECORDS_SIZE)
     events_ring = RecordRing(32, proto.EVENTS_EVENTS_SIZE)

@@ -1,8 +1,9 @@
 """Bus service: answers every protocol request from the stage's state, config and records.
 
-The requests an operator sends now and then (config and setpoint writes, clock sync, reboot,
-REPL, signing state) are answered by service_rare.py, imported for the request and not kept;
-calibration by calibration.py. Their code costs the board no RAM between those requests.
+The requests an operator sends now and then are answered by modules imported for the request
+and not kept: config and setpoint writes by service_config.py, clock sync, reboot, REPL and the
+signing state by service_rare.py, calibration by calibration.py. Their code costs the board no
+RAM between those requests.
 """
 import gc
 import struct
@@ -15,104 +16,97 @@ from version import MAJOR, MINOR, PATCH
 _H = proto.HEADER_SIZE
 
 
-class Service:
-    def __init__(self, app):
-        self.app = app
-
-    def on_request(self, link, msg_type, body_len, broadcast):
-        app = self.app
-        app.controller.link_seen(app.hal.ticks_ms())
-        sizes = proto.REQUEST_SIZES
-        size = sizes[msg_type] if msg_type < len(sizes) else 255
-        if size == 255 or body_len != size:
-            if not broadcast:
-                if size == 255:
-                    link.reply_error(msg_type, proto.ERR_UNKNOWN_MESSAGE_TYPE)
-                else:
-                    link.reply_error(msg_type, proto.ERR_BAD_PAYLOAD_LENGTH, body_len)
-            return
-        if broadcast and msg_type != proto.MSG_TIME_SYNC:
-            return  # only time sync acts on a broadcast; answers would collide on the bus
-        try:
-            if msg_type == proto.MSG_GET_TELEMETRY:
-                app.stage.pack(link.tx, _H, app.backlog.latest, app.time_s())
-                link.reply(proto.MSG_TELEMETRY, proto.TELEMETRY_SIZE)
-            elif msg_type == proto.MSG_HELLO:
-                self.hello(link)
-            elif msg_type == proto.MSG_PING:
-                link.tx[_H:_H + 4] = link.rx[_H:_H + 4]
-                link.reply(proto.MSG_PONG, proto.PONG_SIZE)
-            elif msg_type == proto.MSG_STREAM:
-                period = self._u(proto.STREAM_FMT, link)[0]
-                app.stream_ms = 0 if period == 0 else max(period, app.config.get(T.MEASURE_PERIOD))
-                struct.pack_into(proto.STREAM_ACK_FMT, link.tx, _H, app.stream_ms)
-                link.reply(proto.MSG_STREAM_ACK, proto.STREAM_ACK_SIZE)
-            elif msg_type == proto.MSG_CONFIG_READ:
-                item = self._u(proto.CONFIG_READ_FMT, link)[0]
-                i = config.index_of(item)
-                if i < 0:
-                    link.reply_error(msg_type, proto.ERR_UNKNOWN_CONFIG_ITEM, item)
-                    return
-                struct.pack_into(proto.CONFIG_VALUE_FMT, link.tx, _H, item, app.config.get(i), app.config.version)
-                link.reply(proto.MSG_CONFIG_VALUE, proto.CONFIG_VALUE_SIZE)
-            elif msg_type == proto.MSG_SET_MODE:
-                mode, manual = self._u(proto.SET_MODE_FMT, link)
-                if mode > proto.MODE_HOLD:
-                    link.reply_error(msg_type, proto.ERR_VALUE_OUT_OF_RANGE, mode)
-                    return
-                stage = app.stage
-                if manual != 0xFFFF:
-                    stage.manual_output = manual
-                    app.controller.pid.manual = manual
-                app.controller.set_mode(mode)
-                struct.pack_into(proto.MODE_ACK_FMT, link.tx, _H, stage.mode, stage.manual_output)
-                link.reply(proto.MSG_MODE_ACK, proto.MODE_ACK_SIZE)
-            elif msg_type == proto.MSG_ALARM_ACK:
-                stage = app.stage
-                app.controller.ack(self._u(proto.ALARM_ACK_FMT, link)[0], app.hal.ticks_ms())
-                struct.pack_into(proto.ALARM_STATE_FMT, link.tx, _H, stage.alarms, stage.latched)
-                link.reply(proto.MSG_ALARM_STATE, proto.ALARM_STATE_SIZE)
-            elif msg_type == proto.MSG_EVENTS_READ:
-                self.read_ring(link, app.events, proto.EVENTS_EVENTS_OFFSET, proto.EVENTS_EVENTS_COUNT,
-                               proto.EVENTS_EVENTS_SIZE, proto.EVENTS_SIZE, proto.MSG_EVENTS)
-            elif msg_type == proto.MSG_BACKLOG_READ:
-                self.read_ring(link, app.backlog, proto.BACKLOG_RECORDS_OFFSET, proto.BACKLOG_RECORDS_COUNT,
-                               proto.BACKLOG_RECORDS_SIZE, proto.BACKLOG_SIZE, proto.MSG_BACKLOG)
-            elif msg_type == proto.MSG_CALIBRATE:
-                import calibration
-                calibration.request(app, link, *self._u(proto.CALIBRATE_FMT, link))
+def on_request(app, link, msg_type, body_len, broadcast):
+    """The bus link's handler, a method of the application (App.on_request): answer one request."""
+    app.controller.link_seen(app.hal.ticks_ms())
+    sizes = proto.REQUEST_SIZES
+    size = sizes[msg_type] if msg_type < len(sizes) else 255
+    if size == 255 or body_len != size:
+        if not broadcast:
+            if size == 255:
+                link.reply_error(msg_type, proto.ERR_UNKNOWN_MESSAGE_TYPE)
             else:
-                import service_rare
-                service_rare.answer(app, link, msg_type)
-        except MemoryError:
-            # A request that needs more heap than is free is refused; the stage keeps running.
+                link.reply_error(msg_type, proto.ERR_BAD_PAYLOAD_LENGTH, body_len)
+        return
+    if broadcast and msg_type != proto.MSG_TIME_SYNC:
+        return  # only time sync acts on a broadcast; answers would collide on the bus
+    try:
+        if msg_type == proto.MSG_GET_TELEMETRY:
+            app.stage.pack(link.tx, _H, app.backlog.latest, app.time_s())
+            link.reply(proto.MSG_TELEMETRY, proto.TELEMETRY_SIZE)
+        elif msg_type == proto.MSG_HELLO:
+            stage = app.stage
             gc.collect()
-            if not broadcast:
-                link.reply_error(msg_type, proto.ERR_OUT_OF_MEMORY)
-
-    def _u(self, fmt, link):
-        return struct.unpack_from(fmt, link.rx, _H)
-
-    def hello(self, link):
-        app = self.app
-        stage = app.stage
-        gc.collect()
-        struct.pack_into(proto.INFO_FMT, link.tx, _H, proto.FINGERPRINT, MAJOR, MINOR, PATCH,
-                         app.board_name, app.serial, gc.mem_free(), app.uptime_s(), stage.mode,
-                         stage.alarms, stage.cal_id, app.config.version, link.rx_frames, link.crc_errors,
-                         link.dropped, link.duplicates)
-        link.reply(proto.MSG_INFO, proto.INFO_SIZE)
-
-    def read_ring(self, link, ring, offset, max_count, size, body_size, reply_type):
-        """EVENTS or BACKLOG: the ring's records numbered above `since`, oldest first."""
-        since = self._u(proto.EVENTS_READ_FMT, link)[0]  # BACKLOG_READ's is the same
-        tx = link.tx
-        count = ring.read_into(tx, _H + offset, since, max_count)
-        # Unused records go out as zeros, so equal content always gives equal bytes.
-        for i in range(_H + offset + count * size, _H + body_size):
-            tx[i] = 0
-        if reply_type == proto.MSG_EVENTS:
-            struct.pack_into(proto.EVENTS_HEAD_FMT, tx, _H, count, ring.latest)
+            struct.pack_into(proto.INFO_FMT, link.tx, _H, proto.FINGERPRINT, MAJOR, MINOR, PATCH,
+                             app.board_name, app.serial, gc.mem_free(), app.uptime_s(), stage.mode,
+                             stage.alarms, stage.cal_id, app.config.version, link.rx_frames,
+                             link.crc_errors, link.dropped, link.duplicates)
+            link.reply(proto.MSG_INFO, proto.INFO_SIZE)
+        elif msg_type == proto.MSG_PING:
+            link.tx[_H:_H + 4] = link.rx[_H:_H + 4]
+            link.reply(proto.MSG_PONG, proto.PONG_SIZE)
+        elif msg_type == proto.MSG_STREAM:
+            period = struct.unpack_from(proto.STREAM_FMT, link.rx, _H)[0]
+            app.stream_ms = 0 if period == 0 else max(period, app.config.get(T.MEASURE_PERIOD))
+            struct.pack_into(proto.STREAM_ACK_FMT, link.tx, _H, app.stream_ms)
+            link.reply(proto.MSG_STREAM_ACK, proto.STREAM_ACK_SIZE)
+        elif msg_type == proto.MSG_CONFIG_READ:
+            item = struct.unpack_from(proto.CONFIG_READ_FMT, link.rx, _H)[0]
+            i = config.index_of(item)
+            if i < 0:
+                link.reply_error(msg_type, proto.ERR_UNKNOWN_CONFIG_ITEM, item)
+                return
+            struct.pack_into(proto.CONFIG_VALUE_FMT, link.tx, _H, item, app.config.get(i), app.config.version)
+            link.reply(proto.MSG_CONFIG_VALUE, proto.CONFIG_VALUE_SIZE)
+        elif msg_type == proto.MSG_SET_MODE:
+            mode, manual = struct.unpack_from(proto.SET_MODE_FMT, link.rx, _H)
+            if mode > proto.MODE_HOLD:
+                link.reply_error(msg_type, proto.ERR_VALUE_OUT_OF_RANGE, mode)
+                return
+            stage = app.stage
+            if manual != 0xFFFF:
+                stage.manual_output = manual
+                app.controller.pid.manual = manual
+            app.controller.set_mode(mode)
+            struct.pack_into(proto.MODE_ACK_FMT, link.tx, _H, stage.mode, stage.manual_output)
+            link.reply(proto.MSG_MODE_ACK, proto.MODE_ACK_SIZE)
+        elif msg_type == proto.MSG_ALARM_ACK:
+            stage = app.stage
+            app.controller.ack(struct.unpack_from(proto.ALARM_ACK_FMT, link.rx, _H)[0], app.hal.ticks_ms())
+            struct.pack_into(proto.ALARM_STATE_FMT, link.tx, _H, stage.alarms, stage.latched)
+            link.reply(proto.MSG_ALARM_STATE, proto.ALARM_STATE_SIZE)
+        elif msg_type == proto.MSG_EVENTS_READ:
+            _read_ring(link, app.events, proto.EVENTS_EVENTS_OFFSET, proto.EVENTS_EVENTS_COUNT,
+                       proto.EVENTS_EVENTS_SIZE, proto.EVENTS_SIZE, proto.MSG_EVENTS)
+        elif msg_type == proto.MSG_BACKLOG_READ:
+            _read_ring(link, app.backlog, proto.BACKLOG_RECORDS_OFFSET, proto.BACKLOG_RECORDS_COUNT,
+                       proto.BACKLOG_RECORDS_SIZE, proto.BACKLOG_SIZE, proto.MSG_BACKLOG)
+        elif msg_type == proto.MSG_CALIBRATE:
+            import calibration
+            calibration.request(app, link, *struct.unpack_from(proto.CALIBRATE_FMT, link.rx, _H))
+        elif msg_type == proto.MSG_CONFIG_WRITE or msg_type == proto.MSG_SET_SETPOINT:
+            import service_config
+            service_config.answer(app, link, msg_type)
         else:
-            struct.pack_into(proto.BACKLOG_HEAD_FMT, tx, _H, count, ring.oldest, ring.latest)
-        link.reply(reply_type, body_size)
+            import service_rare
+            service_rare.answer(app, link, msg_type)
+    except MemoryError:
+        # A request that needs more heap than is free is refused; the stage keeps running.
+        gc.collect()
+        if not broadcast:
+            link.reply_error(msg_type, proto.ERR_OUT_OF_MEMORY)
+
+
+def _read_ring(link, ring, offset, max_count, size, body_size, reply_type):
+    """EVENTS or BACKLOG: the ring's records numbered above `since`, oldest first."""
+    since = struct.unpack_from(proto.EVENTS_READ_FMT, link.rx, _H)[0]  # BACKLOG_READ's is the same
+    tx = link.tx
+    count = ring.read_into(tx, _H + offset, since, max_count)
+    # Unused records go out as zeros, so equal content always gives equal bytes.
+    for i in range(_H + offset + count * size, _H + body_size):
+        tx[i] = 0
+    if reply_type == proto.MSG_EVENTS:
+        struct.pack_into(proto.EVENTS_HEAD_FMT, tx, _H, count, ring.latest)
+    else:
+        struct.pack_into(proto.BACKLOG_HEAD_FMT, tx, _H, count, ring.oldest, ring.latest)
+    link.reply(reply_type, body_size)

@@ -72,10 +72,6 @@ class Alarms:
             self._link_lost = True
         return self._link_lost
 
-    def _event(self, kind, bits, now_ms):
-        if self.on_event is not None:
-            self.on_event(kind, bits, now_ms)
-
     def update(self, now_ms, ph_mph, ph_ok, setpoint_mph, faults):
         """One scan: pH (milli-pH) and whether it is valid, setpoint, fault bits -> shown bits."""
         a = self.active
@@ -100,11 +96,13 @@ class Alarms:
         rising = new & ~a
         falling = a & ~new
         self.active = new
+        on_event = self.on_event
         if rising:
             self.unacked |= rising
-            self._event(EV_RAISE, rising, now_ms)
-        if falling:
-            self._event(EV_CLEAR, falling, now_ms)
+            if on_event is not None:
+                on_event(EV_RAISE, rising, now_ms)
+        if falling and on_event is not None:
+            on_event(EV_CLEAR, falling, now_ms)
         return new | self.unacked
 
     def ack(self, mask, now_ms):
@@ -112,5 +110,6 @@ class Alarms:
         m = self.unacked & mask
         if m:
             self.unacked &= ~m
-            self._event(EV_ACK, m, now_ms)
+            if self.on_event is not None:
+                self.on_event(EV_ACK, m, now_ms)
         return self.active | self.unacked

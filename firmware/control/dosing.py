@@ -71,15 +71,14 @@ class Envelope:
         self.trip_mph = trip_mph
         self.bucket_ms = bucket_ms
         # one bucket more than the window: the sum then covers at least the last window_ms
-        self._n = window_ms // bucket_ms + 1
-        self._buckets = array("i", [0] * self._n)
+        self._buckets = array("i", [0] * (window_ms // bucket_ms + 1))
         self._bi = 0
         self._bucket_start = 0
         self._period_start = 0
         self._started = False
         self._next_ok = 0  # ticks when the pump may start again
         self._dosed = False
-        self.enabled = False  # a reset leaves the pump off until enable()
+        self.enabled = False  # a reset leaves the pump off until the controller enables it
         self.tripped = False
         self.hour_used = 0  # µL granted within the rolling window
         self.period_used = 0  # µL granted in the current period
@@ -92,12 +91,6 @@ class Envelope:
         self.blocks = 0  # non-zero requests refused by an interlock
         self.trips = 0
         self.total_ul = 0  # µL granted since start (saturating)
-
-    def enable(self):
-        self.enabled = True
-
-    def disable(self):
-        self.enabled = False
 
     def reset_trip(self, ph_mph):
         """Clear a latched high-pH trip once the pH is back below the trip level; True if cleared."""
@@ -113,12 +106,13 @@ class Envelope:
             self._period_start = now_ms
             return
         steps = 0
+        n = len(self._buckets)
         while ticks_diff(now_ms, self._bucket_start) >= self.bucket_ms:
-            if steps == self._n:
+            if steps == n:
                 self._bucket_start = now_ms  # idle longer than the window: all expired
                 break
             bi = self._bi + 1
-            if bi == self._n:
+            if bi == n:
                 bi = 0
             self._bi = bi
             self.hour_used -= self._buckets[bi]

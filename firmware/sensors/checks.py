@@ -37,8 +37,8 @@ class SignalCheck:
         self.response_ms = 0  # the electrode's response time (dead time and lag)
         self.invalid_limit = invalid_limit
         self.value = 0  # last valid (median-filtered) value
-        self.valid = False  # this scan produced a valid value
-        self.flags = CHK_LOST
+        self.flags = CHK_LOST  # of the last scan: 0 when its value was valid; CHK_LOST while
+        # invalid_limit scans in a row had no valid value
         self.invalid_scans = invalid_limit  # nothing measured yet: start lost
         self.stuck = False
         self._valid_ms = 0
@@ -135,18 +135,11 @@ class SignalCheck:
                 self._valid_ms = now_ms
                 self._have_value = True
         if flags == 0:
-            self.valid = True
             self.invalid_scans = 0
         else:
-            self.valid = False
             if self.invalid_scans < _COUNT_MAX:
                 self.invalid_scans += 1
             if self.invalid_scans >= self.invalid_limit:
                 flags |= CHK_LOST
         self.flags = flags
         return flags
-
-    @property
-    def lost(self):
-        """True while invalid_limit or more scans in a row had no valid value."""
-        return self.invalid_scans >= self.invalid_limit

@@ -69,14 +69,6 @@ class PulseFlow:
         self.ml_min = _muldiv(ppm_milli, 1, self.k_factor)
         return FLOW_OK
 
-    def clear(self):
-        """Forget the window (e.g. after the meter was disconnected)."""
-        self._head = 0
-        self._count = 0
-        self._sum_pulses = 0
-        self._sum_ms = 0
-        self.ml_min = 0
-
     def calibrate(self, pulses, volume_ml):
         """Set the K-factor from pulses counted while volume_ml passed; returns the new K, or 0 (unchanged)."""
         if volume_ml <= 0 or volume_ml > 1000000 or pulses <= 0:

@@ -7,9 +7,12 @@ kilobytes. So the image builder, for every firmware source going onto a board:
   - replaces each use of another module's constant (`proto.MSG_HELLO`, `A.AL_LINK`, a name
     from `from sensors.flow import FLOW_OK`) with its value, and
   - renames the module's own constants to `_NAME`, which mpy-cross folds away entirely.
-The generated protocol module's format strings are folded the same way and dropped from its
-board copy. Sources in the repository stay readable; only what goes onto the board is folded.
-Code that looks constants up by name at run time (getattr) must not be used on folded modules.
+The generated protocol module's other constants (format strings, byte tables, numbers above
+the 32-bit small-int range) are folded the same way and dropped from its board copy; a module
+left with no use of an `import X` it folded loses that import too, so a running board does
+not even load the protocol module. Sources in the repository stay readable; only what goes
+onto the board is folded. Code that looks constants up by name at run time (getattr) must not
+be used on folded modules.
 """
 import ast
 import re
@@ -17,9 +20,10 @@ import re
 from . import FIRMWARE_DIR
 
 _CONST = re.compile(r"^([A-Z][A-Z0-9_]*) = const\((-?(?:0x[0-9a-fA-F]+|\d+))\)", re.M)
-# Plain string constants, folded only in these modules (their board copy drops them).
+# Plain constants (str, bytes, int), folded only in these modules (their board copy drops them).
 STRINGS_FOLDED = ("proto",)
-_STRING = re.compile(r"^([A-Z][A-Z0-9_]*) = ('[^'\\\n]*')[ \t]*\n", re.M)
+_STRING = re.compile(r"^([A-Z][A-Z0-9_]*) = ('[^'\\\n]*'|b'(?:[^'\\\n]|\\.)*'|0x[0-9a-fA-F]+|\d+)[ \t]*(?:#.*)?\n",
+                     re.M)
 
 
 def module_name(rel):
@@ -40,6 +44,20 @@ def tables(root=FIRMWARE_DIR):
         if consts:
             found[module] = consts
     return found
+
+
+def _drop_unused_imports(source, tables):
+    """Remove `import X` / `import X as Y` lines of constant modules the folded source no longer uses."""
+    tree = ast.parse(source)
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    for node in tree.body:
+        if isinstance(node, ast.Import) and len(node.names) == 1:
+            a = node.names[0]
+            if a.name in tables and (a.asname or a.name) not in used:
+                lines = source.split("\n")
+                lines[node.lineno - 1] = ""
+                source = "\n".join(lines)
+    return source
 
 
 def _imports(tree, tables):
@@ -83,6 +101,6 @@ def fold(source, tables, own=None):
     if own:
         source = _STRING.sub(lambda m: "" if m.group(1) in own else m.group(0), source)
         for name, text in own.items():
-            if not text.startswith("'"):
+            if not text.startswith(("'", "b'")):
                 source = re.sub(r"(?<![\w.])%s\b" % name, "_" + name, source)
-    return source
+    return _drop_unused_imports(source, tables)

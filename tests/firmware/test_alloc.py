@@ -107,7 +107,6 @@ def test_signal_checks():
 
     def scan(k):
         c.update(values[k % 7], k % 11 != 0, k * 1000, k)
-        c.lost
 
     _no_alloc(scan, 600)
 
@@ -150,7 +149,7 @@ def test_pid_with_titration_curve():
 def test_dosing_grant_every_path():
     e = dosing.Envelope(10000, 300000, 600000, min_off_ms=500, min_flow_ml_min=100,
                         bucket_ms=10000, window_ms=60000)
-    e.enable()
+    e.enabled = True
 
     def scan(k):
         now = k * 1000

@@ -16,9 +16,9 @@ def _feed(c, values, t0=0, step=1000, output=0, ok=True):
 
 def test_starts_lost_then_valid():
     c = checks.SignalCheck()
-    assert c.lost and not c.valid
+    assert c.flags & checks.CHK_LOST
     assert c.update(2000, True, 1000, 0) == 0
-    assert c.valid and not c.lost and c.value == 2000 and c.invalid_scans == 0
+    assert c.flags == 0 and c.value == 2000 and c.invalid_scans == 0
 
 
 def test_single_spike_is_removed_by_median():
@@ -36,7 +36,7 @@ def test_two_sample_jump_is_implausible_rate():
     t, flags = _feed(c, (5000,), t)
     assert flags == 0
     t, flags = _feed(c, (5000,), t)  # the median now follows: 3 pH in 1 s
-    assert flags & checks.CHK_RATE and not c.valid and c.value == 2000
+    assert flags & checks.CHK_RATE and c.flags == flags and c.value == 2000
 
 
 def test_rate_limit_half_ph_per_second():
@@ -87,9 +87,9 @@ def test_out_of_range_and_fault():
     t, _ = _feed(c, (3000, 3000, 3000))
     assert c.update(14001, True, t + 1000, 0) == checks.CHK_RANGE
     assert c.update(-1, True, t + 2000, 0) == checks.CHK_RANGE
-    assert c.invalid_scans == 2 and not c.lost and c.value == 3000
+    assert c.invalid_scans == 2 and not c.flags & checks.CHK_LOST and c.value == 3000
     assert c.update(3000, False, t + 3000, 0) == checks.CHK_FAULT | checks.CHK_LOST
-    assert c.lost
+    assert c.flags & checks.CHK_LOST
 
 
 def test_three_invalid_scans_is_lost_then_recovers():
@@ -98,9 +98,9 @@ def test_three_invalid_scans_is_lost_then_recovers():
     t, f = _feed(c, (20000, 20000), t)
     assert not f & checks.CHK_LOST
     t, f = _feed(c, (20000,), t)
-    assert f == checks.CHK_RANGE | checks.CHK_LOST and c.lost
+    assert f == checks.CHK_RANGE | checks.CHK_LOST and c.flags & checks.CHK_LOST
     t, f = _feed(c, (3000,), t)
-    assert f == 0 and not c.lost and c.invalid_scans == 0
+    assert f == 0 and not c.flags & checks.CHK_LOST and c.invalid_scans == 0
 
 
 def test_stuck_sensor_while_output_moves():
@@ -111,7 +111,7 @@ def test_stuck_sensor_while_output_moves():
         f = c.update(7000 + (k & 1), True, t, k * 10)  # 0.001 pH wobble, dosing ramping up
         if t < 120000:
             assert f == 0, t
-    assert f & checks.CHK_STUCK and c.stuck and not c.valid
+    assert f & checks.CHK_STUCK and c.stuck and c.flags == f
     assert f & checks.CHK_LOST
     # the pH moves again by 0.002: not stuck any more
     t += 1000

@@ -11,7 +11,7 @@ def _env(**kw):
     args = dict(period_ul=10000, hour_ul=300000, pump_ul_min=600000, period_ms=2000)
     args.update(kw)
     e = dosing.Envelope(**args)
-    e.enable()
+    e.enabled = True
     return e
 
 
@@ -23,9 +23,9 @@ def test_reset_leaves_pump_off():
     e = dosing.Envelope(10000, 300000, 600000)
     assert e.grant(5000, 0, 2000, True, 0, 1000, True) == 0
     assert e.blocked == dosing.BLOCK_DISABLED and e.blocks == 1
-    e.enable()
+    e.enabled = True
     assert e.grant(5000, 2000, 2000, True, 2000, 1000, True) == 5000
-    e.disable()
+    e.enabled = False
     assert e.grant(5000, 4000, 2000, True, 4000, 1000, True) == 0
 
 

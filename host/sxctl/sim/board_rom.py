@@ -46,10 +46,9 @@ class SandboxVfs:
     def open(self, path, mode):
         return self.fs.open(self.path(path), mode)
 
-    def __getattr__(self, name):
+    def __getattr__(self, name):  # statvfs, mkdir, rmdir, remove, rename, chdir: paths only
         f = getattr(self.fs, name)
-        n = 2 if name == "rename" else 1  # open's second argument is its mode
-        return lambda *a: f(*[self.path(x) if i < n else x for i, x in enumerate(a)])
+        return lambda *paths: f(*map(self.path, paths))
 
     def mount(self, *args):  # and umount: the folder is already there
         pass
