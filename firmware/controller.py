@@ -136,10 +136,14 @@ class StageController:
         if mode == proto.MODE_OFF:
             stage.aq_pump = stage.org_pump = stage.reagent_dose = 0
         elif mode != proto.MODE_HOLD:
-            stage.aq_pump = self.aq_loop.update(cfg[T.FLOW_AQ_SETPOINT] - stage.flow_aq, dt_ms)
+            # A flow loop whose meter is faulted holds its pump: its reading is no flow, on
+            # which the loop would wind the pump up to full.
+            if self.flow_ok:
+                stage.aq_pump = self.aq_loop.update(cfg[T.FLOW_AQ_SETPOINT] - stage.flow_aq, dt_ms)
             ratio = cfg[T.OA_RATIO]
-            org_sp = muldiv(stage.flow_aq, ratio, 1000) if ratio else cfg[T.FLOW_ORG_SETPOINT]
-            stage.org_pump = self.org_loop.update(org_sp - stage.flow_org, dt_ms)
+            if self.flow_org_ok and (self.flow_ok or not ratio):
+                org_sp = muldiv(stage.flow_aq, ratio, 1000) if ratio else cfg[T.FLOW_ORG_SETPOINT]
+                stage.org_pump = self.org_loop.update(org_sp - stage.flow_org, dt_ms)
             if self.orp_ok and cfg[T.ORP_KP] and not self.safe:
                 stage.reagent_dose = self.orp_loop.update(cfg[T.ORP_SETPOINT] - stage.orp_mv, dt_ms)
             else:
@@ -155,6 +159,8 @@ class StageController:
             faults |= A.AL_FLOW_FAULT
         elif stage.flow_aq < cfg[T.MIN_FLOW_FOR_DOSING] and mode != proto.MODE_OFF:
             faults |= A.AL_NO_FLOW
+        if not self.flow_org_ok:
+            faults |= A.AL_FLOW_ORG_FAULT
         if env.cut:
             faults |= A.AL_DOSE_CUT
         if env.tripped:

@@ -19,6 +19,7 @@ class FakeHal:
         self.orp_uv = 0
         self.rtd_mohm = 0
         self.pulses = 8  # per scan on each meter: ~1 L/min at 450 pulses/L
+        self.org_pulses = None  # the organic meter's, when it differs from the feed meter's
         self.sampled_aq = 0
         self.sampled_org = 0
         self.enabled = None
@@ -30,7 +31,7 @@ class FakeHal:
 
     def sample(self):
         self.sampled_aq = self.pulses
-        self.sampled_org = self.pulses
+        self.sampled_org = self.pulses if self.org_pulses is None else self.org_pulses
 
     def set_full_scale(self, base_full, reagent_full):
         self.full_scale = (base_full, reagent_full)

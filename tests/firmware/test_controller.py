@@ -175,6 +175,24 @@ def test_flow_loops_drive_the_pumps_and_hold_the_oa_ratio():
     assert stage.org_pump > 0
 
 
+def test_a_faulted_organic_meter_raises_its_alarm_and_holds_its_pump():
+    ctrl, hal, stage, config = make([(ID[T.FLOW_AQ_SETPOINT], 2000), (ID[T.OA_RATIO], 1500)],
+                                    mode=proto.MODE_AUTO)
+    hal.set_ph(1500)
+    now = run(ctrl, 0, 20)
+    assert not stage.alarms & A.AL_FLOW_ORG_FAULT
+    held = stage.org_pump
+    assert held > 0
+    hal.org_pulses = 1000000  # far beyond any meter's pulse rate: a wiring fault, not a flow
+    now = run(ctrl, now, 20)
+    assert stage.alarms & A.AL_FLOW_ORG_FAULT and not stage.alarms & A.AL_FLOW_FAULT
+    assert stage.org_pump == held  # not wound up on a reading of no flow
+    assert stage.aq_pump > 0  # the feed loop, on its own meter, carries on
+    hal.org_pulses = None
+    run(ctrl, now, 20)
+    assert stage.org_pump != held  # the loop acts again on a good reading
+
+
 def test_orp_loop_doses_reagent_below_its_setpoint_only_when_enabled():
     ctrl, hal, stage, config = make(mode=proto.MODE_AUTO)
     hal.set_ph(1500)
