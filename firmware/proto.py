@@ -4,7 +4,7 @@ Regenerate with `make proto` after changing protocol/messages.py.
 """
 from micropython import const
 
-FINGERPRINT = 0xdcfefbf3  # above the 2^30 small-int range of 32-bit boards, so no const()
+FINGERPRINT = 0x3acbe5a6  # above the 2^30 small-int range of 32-bit boards, so no const()
 HEADER_FMT = '<BBHB'
 HEADER_SIZE = const(5)
 CRC_SIZE = const(2)
@@ -31,6 +31,7 @@ ERR_SIGNATURE_REQUIRED = const(10)
 ERR_BAD_SIGNATURE = const(11)
 ERR_REPLAYED = const(12)
 ERR_OUT_OF_MEMORY = const(13)
+ERR_FIRMWARE_FAULT = const(14)
 
 MODE_OFF = const(0)
 MODE_MANUAL = const(1)

@@ -95,6 +95,11 @@ def on_request(app, link, msg_type, body_len, broadcast):
         gc.collect()
         if not broadcast:
             link.reply_error(msg_type, proto.ERR_OUT_OF_MEMORY)
+    except Exception:
+        # A fault in a request's code must not stop the stage's control loop: refused, and the
+        # host is told (Ctrl-C, a KeyboardInterrupt, still stops the board).
+        if not broadcast:
+            link.reply_error(msg_type, proto.ERR_FIRMWARE_FAULT)
 
 
 def _read_ring(link, ring, offset, max_count, size, body_size, reply_type):

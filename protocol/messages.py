@@ -265,6 +265,7 @@ ERROR_CODES = {
     11: "bad signature",
     12: "replayed",               # counter not above SIGNING_STATE.counter
     13: "out of memory",          # the request needed more heap than was free; nothing changed
+    14: "firmware fault",         # the request failed inside the firmware; the stage kept running
 }
 
 REBOOT_MAGIC = 0x52425430
