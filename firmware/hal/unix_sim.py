@@ -61,7 +61,7 @@ class UnixSimHal:
 
     def idle(self, timeout_ms):
         """Wait for bus bytes or the next plant tick, at most timeout_ms of real time."""
-        self._poll.poll(timeout_ms)
+        self._poll.ipoll(timeout_ms)  # waits as poll() does, without a list of results to collect
         if self._plant is None or self._pending:
             return
         buf = self._sense
