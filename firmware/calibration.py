@@ -8,7 +8,8 @@ abort puts back the calibration in use before the session began.
 A CALIBRATE request loads this module, the session; it stays loaded while the session runs,
 for the readings each measurement scan adds. What a session needs only now and then is loaded
 by the request that needs it and dropped after it: beginning, taking a point, aborting and the
-status report (calibration_steps.py), the pH math of a point (sensors/ph_cal.py). A commit's
+status report (calibration_steps.py), the pH math of a point (sensors/ph_cal.py, which a pH
+point loads without calibration_steps). A commit's
 config write then finds room beside the session alone, and a board that is not being
 calibrated keeps none of it.
 """
@@ -21,7 +22,6 @@ import config_table as T
 import proto
 import sensors
 from config import ConfigError
-from sensors import ph as PH
 
 WINDOW = const(5)  # readings averaged for a point and checked for stability
 STABLE_UV = const(500)  # pH/ORP readings within 0.5 mV count as stable
@@ -72,7 +72,9 @@ class Calibration:
         self.sensor = NO_SENSOR
         self.points = 0
         self.verdict = proto.CAL_VERDICT_NONE
-        self.backup = PH.CalRecord()  # the pH calibration in use when the session began
+        # the pH calibration in use when the session began, its CalRecord fields in order
+        # (calibration_steps.py): 16 ints in an array take a third of a CalRecord's RAM
+        self.backup = array("i", bytes(4 * 16))
         self.orp_backup = 0
         self.uv = array("i", [0] * WINDOW)
         self.n = 0
@@ -112,6 +114,10 @@ class Calibration:
             return 0
         if step == proto.CAL_STEP_COMMIT:  # nothing more loaded: the config write needs the room
             return self._commit() if sensor == self.sensor else proto.ERR_NOT_ALLOWED_IN_THIS_MODE
+        if step == proto.CAL_STEP_POINT and sensor == self.sensor == proto.CAL_SENSOR_PH:
+            # the pH math alone, without calibration_steps: a point has room for one of them
+            import sensors.ph_cal
+            return sensors.ph_cal.point(self, reference, temperature)
         import calibration_steps
         if step == proto.CAL_STEP_BEGIN:
             return calibration_steps.begin(self, sensor)
@@ -129,6 +135,7 @@ class Calibration:
         s = self.sensor
         if s == proto.CAL_SENSOR_PH:
             cal = ctrl.probe.cal
+            ctrl.probe.spare = None  # the candidates' record (sensors/ph_cal.py): room for the write
             pairs = [(T.IDS[T.PH_CAL_OFFSET], cal.offset_uv), (T.IDS[T.PH_CAL_SLOPE_ACID], cal.acid_slope),
                      (T.IDS[T.PH_CAL_SLOPE_BASE], cal.base_slope),
                      (T.IDS[T.PH_CAL_ID], (ctrl.config.get(T.PH_CAL_ID) % 65535) + 1),

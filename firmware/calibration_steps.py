@@ -2,15 +2,11 @@
 begin, take a point, abort, and the status every answer reports. Loaded by the request that
 needs them; calibration.request drops them when it returns."""
 import struct
-from micropython import const
 
 import config_table as T
 import proto
 from calibration import NO_SENSOR
-from sensors import ph as PH
 from sensors.orp import CAL_OK
-
-_PROBE_TEMPERATURE = const(-32768)
 
 
 def begin(cal, sensor):
@@ -18,8 +14,7 @@ def begin(cal, sensor):
         abort(cal)
     ctrl = cal.ctrl
     if sensor == proto.CAL_SENSOR_PH:
-        import sensors.ph_cal
-        sensors.ph_cal.copy(cal.backup, ctrl.probe.cal)
+        _save(cal.backup, ctrl.probe.cal)
     cal.orp_backup = ctrl.orp.offset_uv
     cal.sensor = sensor  # begun: nothing above failed
     cal.points = 0
@@ -31,18 +26,10 @@ def begin(cal, sensor):
 
 
 def point(cal, reference, temperature):
+    """An ORP or flow point (a pH point is sensors/ph_cal.point's)."""
     ctrl = cal.ctrl
     s = cal.sensor
-    if s == proto.CAL_SENSOR_PH:
-        buf = PH.BUF_7 if reference == 7000 else (PH.BUF_4 if reference == 4000 else
-                                                  (PH.BUF_10 if reference == 10010 else 0))
-        if not buf:
-            return proto.ERR_VALUE_OUT_OF_RANGE  # buffers are 4.00, 7.00 and 10.01 (at 25 °C)
-        t_mc = ctrl.t_mc if temperature == _PROBE_TEMPERATURE else temperature * 10
-        flags = ctrl.probe.calibrate(buf, cal.window()[0], t_mc)
-        cal.verdict = (proto.CAL_VERDICT_REJECT if flags & PH.CAL_REJECT else
-                       proto.CAL_VERDICT_WARN if flags else proto.CAL_VERDICT_OK)
-    elif s == proto.CAL_SENSOR_ORP:
+    if s == proto.CAL_SENSOR_ORP:
         ok = ctrl.orp.calibrate(cal.window()[0], reference * 1000) == CAL_OK
         cal.verdict = proto.CAL_VERDICT_OK if ok else proto.CAL_VERDICT_REJECT
     else:
@@ -58,10 +45,23 @@ def point(cal, reference, temperature):
 def abort(cal):
     ctrl = cal.ctrl
     if cal.sensor == proto.CAL_SENSOR_PH:
-        import sensors.ph_cal
-        sensors.ph_cal.copy(ctrl.probe.cal, cal.backup)
+        _restore(ctrl.probe.cal, cal.backup)
     ctrl.orp.offset_uv = cal.orp_backup
     cal.sensor = NO_SENSOR
+
+
+def _save(a, r):
+    # a CalRecord (sensors/ph.py) into the session's backup array; without sensors/ph_cal.py
+    k = 0
+    for v in (r.cal_id, r.time, r.points, r.acid_slope, r.base_slope, r.offset_uv, r.flags, r.mid_uv,
+              r.mid_mph, r.mid_mc, r.low_uv, r.low_mph, r.low_mc, r.high_uv, r.high_mph, r.high_mc):
+        a[k] = v
+        k += 1
+
+
+def _restore(r, a):
+    (r.cal_id, r.time, r.points, r.acid_slope, r.base_slope, r.offset_uv, r.flags, r.mid_uv,
+     r.mid_mph, r.mid_mc, r.low_uv, r.low_mph, r.low_mc, r.high_uv, r.high_mph, r.high_mc) = a
 
 
 def pack_status(cal, buf, offset, sensor):

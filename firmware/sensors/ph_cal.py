@@ -1,10 +1,12 @@
 """pH calibration: buffer pH against temperature, 1/2/3-point solve and acceptance limits.
 
-Loaded by Probe.calibrate() (sensors/ph.py). Nothing outside this module refers to it, so a
+Loaded by Probe.calibrate() (sensors/ph.py), and by a calibration session's pH point
+(point(), without Probe.calibrate or calibration_steps). Nothing outside this module refers to it, so a
 calibration session (calibration.py) can unload it when it no longer needs it.
 """
 
 from micropython import const
+import proto
 from fixedpoint import muldiv as _muldiv  # a module name tests can swap for a checking one
 from sensors import ph as PH
 from sensors.ph import CalRecord, nernst_uv
@@ -15,33 +17,37 @@ _SLOPE_WARN_LO = const(9500)
 _SLOPE_HI = const(10500)
 _OFFSET_WARN = const(30000)
 _OFFSET_REJECT = const(60000)
+_PROBE_TEMPERATURE = const(-32768)  # a CALIBRATE point's temperature: the probe's reading
 
-# Buffer pH against temperature (DOMAIN.md §3), interpolated linearly, clamped to 0-50 °C.
-_BUF_T = (0, 10000, 20000, 25000, 30000, 40000, 50000)
-_BUF_7_MPH = (7120, 7060, 7020, 7000, 6990, 6980, 6970)
-_BUF_10_MPH = (10320, 10180, 10060, 10010, 9970, 9890, 9830)
-_BUF_4_MPH = (4000, 4000, 4000, 4000, 4010, 4030, 4060)
+# Buffer pH against temperature (DOMAIN.md §3), interpolated linearly, clamped to 0-50 °C: the
+# rows of BUF_7 (7.12 7.06 7.02 7.00 6.99 6.98 6.97), BUF_4 (4.00 4.00 4.00 4.00 4.01 4.03 4.06) and
+# BUF_10 (10.32 10.18 10.06 10.01 9.97 9.89 9.83) as 100 + 0.01 pH from the nominal pH, then the
+# temperatures (0 10 20 25 30 40 50 °C). One bytes object: a tuple of ints costs 8 bytes an entry.
+_TABLE = b"\x70\x6a\x66\x64\x63\x62\x61\x64\x64\x64\x64\x65\x67\x6a\x83\x75\x69\x64\x60\x58\x52\x00\x0a\x14\x19\x1e\x28\x32"
+_T_ROW = const(21)
 
 
 def buffer_ph(buf, t_mc):
     """pH (milli-pH) of buffer BUF_4, BUF_7 or BUF_10 at t_mc (m°C), e.g. 10.01 reads 10060 at 20 °C."""
     if buf == PH.BUF_7:
-        table = _BUF_7_MPH
+        nominal, row = 7000, 0
     elif buf == PH.BUF_4:
-        table = _BUF_4_MPH
+        nominal, row = 4000, 7
     elif buf == PH.BUF_10:
-        table = _BUF_10_MPH
+        nominal, row = 10010, 14
     else:
         raise ValueError("buffer")
+    tab = _TABLE
     if t_mc <= 0:
-        return table[0]
+        return nominal + (tab[row] - 100) * 10
     if t_mc >= 50000:
-        return table[6]
+        return nominal + (tab[row + 6] - 100) * 10
     i = 1
-    while t_mc > _BUF_T[i]:
+    while t_mc > tab[_T_ROW + i] * 1000:
         i += 1
-    t0 = _BUF_T[i - 1]
-    return table[i - 1] + _muldiv(table[i] - table[i - 1], t_mc - t0, _BUF_T[i] - t0)
+    t0 = tab[_T_ROW + i - 1] * 1000
+    lo = tab[row + i - 1]
+    return nominal + (lo - 100) * 10 + _muldiv((tab[row + i] - lo) * 10, t_mc - t0, tab[_T_ROW + i] * 1000 - t0)
 
 
 def copy(dst, src):
@@ -66,11 +72,12 @@ def copy(dst, src):
 
 def _prepare(probe):
     # The probe's calibration state, made by its first calibration.
-    if getattr(probe, "spare", None) is None:
-        probe.spare = CalRecord()  # candidate; swapped in only when accepted
+    if getattr(probe, "next_id", None) is None:
         probe.next_id = 1
         probe.last_flags = 0  # result bits of the last calibrate()
         probe.last = probe.cal  # candidate of the last calibrate()
+    if getattr(probe, "spare", None) is None:  # None again after a commit (calibration.py)
+        probe.spare = CalRecord()  # candidate; swapped in only when accepted
 
 
 def _slope(de_uv, dph_mph, t_mc):
@@ -107,6 +114,22 @@ def _solve(rec):
     elif off > _OFFSET_WARN:
         flags |= PH.CAL_WARN_OFFSET
     return flags
+
+
+def point(cal, reference, temperature):
+    """A pH point of a calibration session (calibration.py): the mean of its window in the
+    buffer `reference` (milli-pH at 25 °C), the verdict in cal. Returns 0 or a protocol error."""
+    buf = PH.BUF_7 if reference == 7000 else (PH.BUF_4 if reference == 4000 else
+                                              (PH.BUF_10 if reference == 10010 else 0))
+    if not buf:
+        return proto.ERR_VALUE_OUT_OF_RANGE  # buffers are 4.00, 7.00 and 10.01 (at 25 °C)
+    ctrl = cal.ctrl
+    t_mc = ctrl.t_mc if temperature == _PROBE_TEMPERATURE else temperature * 10
+    flags = calibrate(ctrl.probe, buf, cal.window()[0], t_mc, 0)
+    cal.verdict = (proto.CAL_VERDICT_REJECT if flags & PH.CAL_REJECT else
+                   proto.CAL_VERDICT_WARN if flags else proto.CAL_VERDICT_OK)
+    cal.points += 1
+    return 0
 
 
 def calibrate(probe, buf, e_uv, t_mc, time):
