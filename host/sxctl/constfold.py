@@ -50,14 +50,13 @@ def _drop_unused_imports(source, tables):
     """Remove `import X` / `import X as Y` lines of constant modules the folded source no longer uses."""
     tree = ast.parse(source)
     used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    lines = source.split("\n")
     for node in tree.body:
         if isinstance(node, ast.Import) and len(node.names) == 1:
             a = node.names[0]
             if a.name in tables and (a.asname or a.name) not in used:
-                lines = source.split("\n")
-                lines[node.lineno - 1] = ""
-                source = "\n".join(lines)
-    return source
+                lines[node.lineno - 1] = ""  # blanked, not removed: later line numbers hold
+    return "\n".join(lines)
 
 
 def _imports(tree, tables):
