@@ -66,15 +66,15 @@ def _intern_rare_names():
     if gc.mem_free() < _INTERN_ROOM:
         return  # no room to spare: the requests intern their names when they come
     import sensors
+    rare = ("service_config", "service_rare", "config_store", "config_ranges", "config_rules",
+            "calibration", "calibration_steps", "sensors.ph_cal")
     try:
-        for name in ("service_config", "service_rare", "config_store", "config_ranges", "config_rules",
-                     "calibration", "calibration_steps", "sensors.ph_cal"):
+        for name in rare:
             __import__(name)
     except MemoryError:
         pass  # tighter than it looked: the requests will intern the rest
     # Each drops itself once loaded; a load cut short by MemoryError leaves what it imported.
-    for name in ("service_config", "service_rare", "config_store", "config_rules", "config_ranges",
-                 "calibration", "calibration_steps", "sensors.ph_cal"):
+    for name in rare:
         sys.modules.pop(name, None)
     if hasattr(sensors, "ph_cal"):
         del sensors.ph_cal
