@@ -8,12 +8,13 @@ import pathlib
 import struct
 import sys
 
-from . import config_items, docgen, fields, framing, messages, plantlink, schema
+from . import config_items, config_rules, docgen, fields, framing, messages, plantlink, schema
 
 FIRMWARE = pathlib.Path(__file__).resolve().parent.parent / "firmware"
 TARGET = FIRMWARE / "proto.py"
 CONFIG_TARGET = FIRMWARE / "config_table.py"
 RANGES_TARGET = FIRMWARE / "config_ranges.py"
+RULES_TARGET = FIRMWARE / "config_rules.py"
 
 
 def generate():
@@ -144,9 +145,25 @@ def generate_config_ranges():
     return "\n".join(out) + "\n"
 
 
+def generate_config_rules():
+    """The board's cross-field rules, over config_table's indices: every item a rule names must
+    exist, and a series' points must sit at adjacent indices (the board walks them as first + i)."""
+    index = {item.name: n for n, item in enumerate(config_items.ITEMS)}
+    for rule in config_rules.RULES:
+        for name in rule.names():
+            if name not in index:
+                raise ValueError("config rule %s names no config item %r" % (type(rule).__name__, name))
+        for prefix, _, _ in getattr(rule, "series", ()):
+            points = [n for n in index if n.startswith(prefix + "_") and n[len(prefix) + 1:].isdigit()]
+            if [index["%s_%d" % (prefix, i)] for i in range(len(points))] != \
+                    list(range(index[prefix + "_0"], index[prefix + "_0"] + len(points))):
+                raise ValueError("config rule: the %s_N items are not adjacent in protocol/config_items.py" % prefix)
+    return config_rules.firmware_source()
+
+
 # Every file derived from the declarations: the firmware codec, its config tables, the reference.
 GENERATED = {TARGET: generate, CONFIG_TARGET: generate_config_table, RANGES_TARGET: generate_config_ranges,
-             docgen.TARGET: docgen.generate}
+             RULES_TARGET: generate_config_rules, docgen.TARGET: docgen.generate}
 
 
 def _ident(text):

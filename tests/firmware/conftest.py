@@ -14,7 +14,7 @@ import tempfile
 
 import pytest
 
-from sxctl import boards, image, toolchain
+from sxctl import FWLIB_DIR, boards, image, toolchain
 from sxctl.sim.vboard import ROM_SOURCE
 
 HERE = pathlib.Path(__file__).parent
@@ -57,7 +57,7 @@ class FirmwareModule(pytest.File):
         with tempfile.TemporaryDirectory(prefix="sxctl-fwtest-") as root:
             root = pathlib.Path(root)
             image.write_tree(image.build("unix-sim"), root)
-            support = [self.path, HERE / "fwrunner.py"] + sorted(HERE.glob("fwlib_*.py"))
+            support = [self.path, HERE / "fwrunner.py"] + sorted(HERE.glob("fwlib_*.py")) + sorted(FWLIB_DIR.glob("fwlib_*.py"))
             image.write_tree(image.support_files(support), root)
             for path in boards.BOARDS_DIR.glob("*.py"):  # every board definition, as board_<file>
                 (root / ("board_%s.mpy" % path.stem)).write_bytes(

@@ -1,127 +1,16 @@
 """Fuzzing the board's frame parser: noise, bit flips, cuts and runs of frames through Link.poll.
 
-A plain reference model (fwlib_codec's textbook CRC and COBS) says which frames a board must
-accept; the Link must accept exactly those, count the rest, and decode the good frame that
-follows any damage. The generator is seeded, so a failure repeats.
+The reference model (fwlib_fuzz, on fwlib_codec's textbook CRC and COBS) says which frames a
+board must accept; the Link must accept exactly those, count the rest, and decode the good
+frame that follows any damage. The generator is seeded, so a failure repeats.
 """
 import random
 
 import fwlib_codec as F
 import proto
-from link import Link
-from proto_table import VALUES as _P
+from fwlib_fuzz import ADDR, Board, mutate, valid_frame
 
-ADDR = 5
-OTHER = 9
 MUTATED_FRAMES = 3000
-_SIZES = [(_P["MSG_" + n], _P[n + "_SIZE"])
-          for n in ("HELLO", "PING", "GET_TELEMETRY", "CONFIG_WRITE", "SET_MODE", "TIME_SYNC",
-                    "TELEMETRY", "BACKLOG", "ERROR")]
-
-
-def _rand_bytes(n, zeros=True):
-    return bytes(random.getrandbits(8) if zeros else random.randint(1, 255) for _ in range(n))
-
-
-def _valid_frame(addr=None, flags=0):
-    msg_type, size = _SIZES[random.randrange(len(_SIZES))]
-    if addr is None:
-        addr = (ADDR, ADDR, ADDR, OTHER, proto.BROADCAST)[random.randrange(5)]
-    return F.frame(addr, flags, random.getrandbits(16), msg_type, _rand_bytes(size))
-
-
-def _mutate():
-    kind = random.randrange(7)
-    if kind == 0:  # line noise, with and without zeros
-        return _rand_bytes(random.randrange(1, 300), zeros=random.randrange(2) == 0)
-    wire = bytearray(_valid_frame())
-    if kind == 1:  # bit flips
-        for _ in range(random.randint(1, 3)):
-            wire[random.randrange(len(wire))] ^= 1 << random.randrange(8)
-    elif kind == 2:  # cut short, delimiter lost
-        wire = wire[:random.randrange(len(wire))]
-    elif kind == 3:  # frames back to back, sometimes with a delimiter lost between them
-        for _ in range(random.randint(1, 3)):
-            if random.randrange(2):
-                wire = wire[:-1]
-            wire += _valid_frame()
-    elif kind == 4:  # a byte lost or a byte inserted
-        at = random.randrange(len(wire))
-        wire = wire[:at] + wire[at + 1:] if random.randrange(2) else \
-            wire[:at] + bytes([random.getrandbits(8)]) + wire[at:]
-    elif kind == 5:  # another board's answer, or a reply flag set by a glitch
-        wire = bytearray(_valid_frame(flags=proto.FLAG_REPLY | random.getrandbits(1) << 1))
-    else:  # the same write twice (the board takes it for a retry)
-        wire = F.frame(ADDR, 0, random.getrandbits(16), proto.MSG_TIME_SYNC, b"\x01\x02\x03\x04") * 2
-    return bytes(wire)
-
-
-def expected(stream):
-    """(frames a board at ADDR must hand to its handler, CRC errors, dropped) for a stream that
-    starts at a frame boundary, by the reference model."""
-    frames = []
-    crc_errors = dropped = 0
-    for chunk in stream.split(b"\x00"):
-        if not chunk:
-            continue
-        if len(chunk) > proto.MAX_FRAME + 2:
-            dropped += 1  # overran the receive buffer
-            continue
-        raw = F.cobs_decode(chunk)
-        if raw is None or len(raw) < proto.HEADER_SIZE + proto.CRC_SIZE:
-            dropped += 1
-        elif F.crc16_bitwise(raw[:-2]) != raw[-2] << 8 | raw[-1]:
-            crc_errors += 1
-        elif raw[0] in (ADDR, proto.BROADCAST) and not raw[1] & proto.FLAG_REPLY:
-            frames.append(raw[:-2])
-    return frames, crc_errors, dropped
-
-
-class Board:
-    """A Link at ADDR whose handler keeps what it was given and checks each frame's CRC again."""
-
-    def __init__(self, chunk=64):
-        self.port = F.RecordingPort(chunk)
-        self.got = []
-        self.link = Link(self.port, ADDR, self.handler)
-
-    def handler(self, link, msg_type, body_len, broadcast):
-        end = proto.HEADER_SIZE + body_len
-        rx = link.rx
-        assert F.crc16_bitwise(rx[:end]) == rx[end] << 8 | rx[end + 1], "accepted a bad CRC"
-        assert rx[4] == msg_type and broadcast == (rx[0] == proto.BROADCAST)
-        self.got.append(bytes(rx[:end]))
-        if not broadcast:
-            link.reply_error(msg_type, proto.ERR_UNKNOWN_MESSAGE_TYPE)  # exercise the reply path
-
-    def feed(self, data):
-        self.port.feed(data)
-        while self.port.pending():
-            self.link.poll()
-
-    def check(self, stream):
-        """Feed `stream`; assert the Link did what the reference model says."""
-        link = self.link
-        before = (link.crc_errors, link.dropped, link.duplicates)
-        self.got = []
-        self.port.written = []  # replies are not what is checked here; keep the heap small
-        self.feed(stream)
-        frames, crc_errors, dropped = expected(stream)
-        assert link.crc_errors - before[0] == crc_errors, (stream, link.crc_errors, before, crc_errors)
-        assert link.dropped - before[1] == dropped, (stream, link.dropped, before, dropped)
-        # A write repeated with the same sequence number and CRC is answered, not handled again.
-        skipped = 0
-        got = iter(self.got)
-        nxt = next(got, None)
-        for frame in frames:
-            if frame == nxt:
-                nxt = next(got, None)
-            else:
-                assert frame[4] in proto.WRITE_TYPES, ("frame not handled", frame, stream)
-                skipped += 1
-        assert nxt is None, ("handled a frame the model refuses", nxt, stream)
-        assert link.duplicates - before[2] == skipped
-        return self.got
 
 
 def test_mutated_frames_are_refused_or_accepted_exactly_as_the_model_says():
@@ -132,7 +21,7 @@ def test_mutated_frames_are_refused_or_accepted_exactly_as_the_model_says():
         board.port.chunk = random.randint(1, 64)  # frames split anywhere across reads
         # What follows the damage: a delimiter (the host's lead zero) and a good frame.
         good = F.frame(ADDR, 0, i & 0xFFFF, proto.MSG_PING, bytes([i & 0xFF, i >> 8, 0xA5, 0x5A]))
-        got = board.check(_mutate() + b"\x00" + good)
+        got = board.check(mutate() + b"\x00" + good)
         assert got and got[-1] == F.cobs_decode(good[:-1])[:-2], "the good frame after damage was lost"
         handled += len(got) - 1
     link = board.link
@@ -165,7 +54,7 @@ def test_every_truncation_is_refused_and_the_next_frame_decodes():
 
 def test_frames_back_to_back_in_any_read_size():
     random.seed(7)
-    stream = b"".join(_valid_frame(addr=ADDR) for _ in range(20))
+    stream = b"".join(valid_frame(addr=ADDR) for _ in range(20))
     for chunk in (1, 3, 64):
         board = Board(chunk)
         assert len(board.check(stream)) == 20

@@ -12,7 +12,7 @@ import subprocess
 import pytest
 from hypothesis import given, strategies as st
 
-from sxctl import boards, image, toolchain
+from sxctl import FWLIB_DIR, boards, image, toolchain
 from sxctl.sim.vboard import ROM_SOURCE
 from sxproto import codec, framing, messages, schema
 
@@ -20,13 +20,13 @@ from test_protocol_codec import NAME, SETTINGS, flatten, message_values, unflatt
 
 FIRMWARE_TESTS = pathlib.Path(__file__).resolve().parent.parent / "firmware"
 GOLDEN = pathlib.Path(__file__).resolve().parent.parent / "golden" / "frames.json"
-SERVER_FILES = ("codec_server.py", "fwlib_codec.py")
+SERVER_FILES = (FIRMWARE_TESTS / "codec_server.py", FWLIB_DIR / "fwlib_codec.py")
 
 
 class CodecServer:
     def __init__(self, root):
         image.write_tree(image.build("unix-sim"), root)
-        image.write_tree(image.support_files([FIRMWARE_TESTS / name for name in SERVER_FILES]), root)
+        image.write_tree(image.support_files(SERVER_FILES), root)
         env = dict(os.environ, SXCTL_ROM_RUN="codec_server")
         env.pop("SXCTL_BUS", None)
         heap = "heapsize=%dK" % boards.smallest_heap_kb()

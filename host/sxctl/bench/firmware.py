@@ -16,7 +16,7 @@ import time
 
 from sxproto import codec, messages, plantlink
 
-from .. import ROOT, image, toolchain
+from .. import FWLIB_DIR, image, toolchain
 from ..sim.ptys import Pty
 from ..sim.vboard import ROM_SOURCE
 from . import Figure
@@ -40,7 +40,7 @@ def run(options):
 
 def _stage(root):
     image.write_tree(image.build("unix-sim"), root)
-    support = [ROOT / "tests" / "firmware" / "fwlib_stage.py", pathlib.Path(__file__).with_name("fw_scan.py")]
+    support = [FWLIB_DIR / "fwlib_stage.py", pathlib.Path(__file__).with_name("fw_scan.py")]
     image.write_tree(image.support_files(support), root)
 
 

@@ -5,18 +5,16 @@ import pathlib
 import subprocess
 import tempfile
 
-from .. import ROOT, image, toolchain
+from .. import FWLIB_DIR, image, toolchain
 from ..sim.vboard import ROM_SOURCE
-
-SUPPORT = ROOT / "tests" / "firmware"
 
 
 def run_program(program, support=(), env=None, heap="256K", timeout=600):
-    """The JSON the program prints last; `support` names test-support modules (fwlib_*.py)."""
+    """The JSON the program prints last; `support` names modules of sxctl/data/fwlib."""
     with tempfile.TemporaryDirectory(prefix="sxctl-faults-") as root:
         root = pathlib.Path(root)
         image.write_tree(image.build("unix-sim"), root)
-        files = [SUPPORT / name for name in support] + [pathlib.Path(__file__).with_name(program)]
+        files = [FWLIB_DIR / name for name in support] + [pathlib.Path(__file__).with_name(program)]
         image.write_tree(image.support_files(files), root)
         proc = subprocess.run([toolchain.micropython_path(), "-X", "heapsize=" + heap, "-c", ROM_SOURCE],
                               cwd=root, env=dict(os.environ, SXCTL_ROM_RUN=program[:-3], **(env or {})),

@@ -4,7 +4,7 @@ from .board import run_program
 
 
 def run(short):
-    r = run_program("fw_fuzz.py", ["fwlib_codec.py", "test_codec_fuzz.py"],
+    r = run_program("fw_fuzz.py", ["fwlib_codec.py", "fwlib_fuzz.py"],
                     env={"SXFAULT_FRAMES": "5000" if short else "100000"})
     return [
         Figure("faults.fuzz_frames", r["frames"], "frames", (">=", 5000 if short else 100000)),

@@ -38,13 +38,13 @@ import dataclasses
 import re
 import tomllib
 
-from .. import ROOT, plantfile
+from .. import EXAMPLES_DIR, plantfile
 from ..errors import SxctlError
 from ..plant import henson_seborg as hs
 from ..plant import mixer_settler as ms
 from .instruments import Signals
 
-BUILTIN = {"sx": ROOT / "examples" / "sx-cascade.toml", "hs": ROOT / "examples" / "hs-benchmark.toml"}
+BUILTIN = {"sx": EXAMPLES_DIR / "sx-cascade.toml", "hs": EXAMPLES_DIR / "hs-benchmark.toml"}
 # Events that act on one stage's board over the bus: a setpoint change, a manual dose (mL/min;
 # an identification step), back to auto (value ignored).
 STAGE_EVENTS = ("ph_setpoint", "manual_dose", "auto")
