@@ -4,13 +4,19 @@ import pathlib
 import shutil
 import sys
 
+from .errors import SxctlError
 
-class ToolchainError(RuntimeError):
+MISSING = ("this needs the MicroPython Unix port, which is not installed: "
+           "pip install 'sxctl[sim]' (or set MICROPYTHON=/path/to/micropython)")
+
+
+class ToolchainError(SxctlError):
     pass
 
 
 def micropython_path():
-    """$MICROPYTHON if set, else the `micropython` installed beside this Python (make setup)."""
+    """$MICROPYTHON if set, else the `micropython` installed beside this Python (the [sim]
+    extra; make setup installs it)."""
     path = os.environ.get("MICROPYTHON")
     if path:
         if not (os.path.isfile(path) and os.access(path, os.X_OK)):
@@ -21,5 +27,5 @@ def micropython_path():
         return str(beside)
     found = shutil.which("micropython")
     if not found:
-        raise ToolchainError("no MicroPython Unix port found: run `make setup`, or set MICROPYTHON=/path/to/micropython")
+        raise ToolchainError(MISSING)
     return found
