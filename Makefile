@@ -11,11 +11,15 @@ export MICROPYTHON
 
 setup: $(STAMP)
 
-# Reinstalls only when the pinned requirements or the package metadata change.
+# Reinstalls only when the pinned requirements or the package metadata change. The pinned
+# wheels are also kept in .venv/wheels: the packaging test installs the built sxctl wheel
+# from them into a fresh venv, without an index.
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
+	rm -rf $(VENV)/wheels
+	$(BIN)/python -m pip download -q --disable-pip-version-check --only-binary=:all: -d $(VENV)/wheels -r requirements.txt
 	touch $(STAMP)
 
 test: setup

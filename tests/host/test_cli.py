@@ -52,3 +52,15 @@ def test_example_plant_file_passes_config_check(capsys, tmp_path):
     _out(capsys, ["config", "check", str(path)])
     assert cli.main(["example", "no-such-plant"]) == 1
     assert "the examples are: hs-benchmark, plant, sx-cascade" in capsys.readouterr().err
+
+
+def test_a_verb_needing_the_unix_port_names_the_sim_extra_in_one_line(capsys, monkeypatch, tmp_path):
+    from sxctl import toolchain
+
+    monkeypatch.delenv("MICROPYTHON", raising=False)
+    monkeypatch.setattr(toolchain.sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert cli.main(["sim", "--stages", "1", "--ports-file", str(tmp_path / "p.json")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install 'sxctl[sim]'" in err, err
+    assert not (tmp_path / "p.json").exists()
