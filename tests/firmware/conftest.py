@@ -57,7 +57,10 @@ class FirmwareModule(pytest.File):
         with tempfile.TemporaryDirectory(prefix="sxctl-fwtest-") as root:
             root = pathlib.Path(root)
             image.write_tree(image.build("unix-sim"), root)
-            support = [self.path, HERE / "fwrunner.py"] + sorted(HERE.glob("fwlib_*.py")) + sorted(FWLIB_DIR.glob("fwlib_*.py"))
+            # Support modules: the tests' own here, those the bench and fault campaign share
+            # in the package (sxctl/data/fwlib).
+            support = ([self.path, HERE / "fwrunner.py"] + sorted(HERE.glob("fwlib_*.py"))
+                       + sorted(FWLIB_DIR.glob("fwlib_*.py")))
             image.write_tree(image.support_files(support), root)
             for path in boards.BOARDS_DIR.glob("*.py"):  # every board definition, as board_<file>
                 (root / ("board_%s.mpy" % path.stem)).write_bytes(
