@@ -1,5 +1,6 @@
 """The command line's basics: the verb table, help, --version, completion, the examples."""
 import re
+import subprocess
 
 import pytest
 
@@ -42,6 +43,20 @@ def test_completion_knows_every_verb_and_its_options(capsys, shell):
     for verb in cli.VERBS:
         assert verb in script
     assert "--board" in script and "--stages" in script  # options of flash and sim
+
+
+def test_bash_completes_verbs_and_options(capsys, tmp_path):
+    script = tmp_path / "sxctl.bash"
+    script.write_text(_out(capsys, ["completion", "bash"]))
+
+    def complete(*words):
+        line = 'source %s; COMP_WORDS=(sxctl %s); COMP_CWORD=%d; _shtab_sxctl; printf "%%s\\n" "${COMPREPLY[@]}"' % (
+            script, " ".join(words), len(words))
+        return subprocess.run(["bash", "-c", line], capture_output=True, text=True, check=True).stdout.split()
+
+    assert complete("fl") == ["flash"]
+    assert complete("flash", "--bo") == ["--board"]
+    assert sorted(complete("ex")) == ["example", "export"]
 
 
 def test_example_plant_file_passes_config_check(capsys, tmp_path):
