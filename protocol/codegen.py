@@ -10,6 +10,8 @@ import sys
 
 from . import config_items, config_rules, docgen, fields, framing, messages, plantlink, schema
 
+# A development tool: `make proto` rewrites the committed files of the source tree, the
+# firmware folder beside protocol/. Nothing imports this at run time.
 FIRMWARE = pathlib.Path(__file__).resolve().parent.parent / "firmware"
 TARGET = FIRMWARE / "proto.py"
 CONFIG_TARGET = FIRMWARE / "config_table.py"
