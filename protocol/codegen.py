@@ -8,7 +8,7 @@ import pathlib
 import struct
 import sys
 
-from . import config_items, docgen, fields, framing, messages, plantlink, schema
+from . import config_items, docgen, fields, framing, golden, messages, plantlink, schema
 
 FIRMWARE = pathlib.Path(__file__).resolve().parent.parent / "firmware"
 TARGET = FIRMWARE / "proto.py"
@@ -98,6 +98,8 @@ def generate():
                 out.append("%s_COUNT = const(%d)" % (name, f.count))
                 out.append("%s_FMT = %r" % (name, rec_fmt))
                 out.append("%s_SIZE = const(%d)" % (name, struct.calcsize(rec_fmt)))
+                if f.trimmed:  # the body ends after the `count` (first field) records used
+                    out.append("%s_TRIMMED = const(1)" % name)
             offset += struct.calcsize("<" + f.fmt)
         out.append("")
     return "\n".join(out).rstrip("\n") + "\n"
@@ -144,9 +146,10 @@ def generate_config_ranges():
     return "\n".join(out) + "\n"
 
 
-# Every file derived from the declarations: the firmware codec, its config tables, the reference.
+# Every file derived from the declarations: the firmware codec, its config tables, the reference
+# and the golden frames.
 GENERATED = {TARGET: generate, CONFIG_TARGET: generate_config_table, RANGES_TARGET: generate_config_ranges,
-             docgen.TARGET: docgen.generate}
+             docgen.TARGET: docgen.generate, golden.TARGET: golden.generate}
 
 
 def _ident(text):

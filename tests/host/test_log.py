@@ -48,7 +48,7 @@ def query(db, sql, *args):
 
 def board_latest(bus_path, addrs):
     with buslink.BusClient(bus_path) as bus:
-        return {a: bus.request(a, messages.BACKLOG_READ, dict(since=0), expect=messages.BACKLOG).values["latest"]
+        return {a: bus.request(a, messages.BACKLOG_READ, dict(since=0, count=0), expect=messages.BACKLOG).values["latest"]
                 for a in addrs}
 
 

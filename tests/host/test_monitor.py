@@ -43,7 +43,7 @@ def _board_with_alarm():
 def test_table_marks_unacknowledged_alarms_and_ack_clears_them():
     board, bus = _board_with_alarm()
     view = monitor.read_stage(bus, 1)
-    assert view.latched == 1 << 3
+    assert view.unacked == 1 << 3
     assert monitor.table([view])[2].endswith("ph_low*")
     assert monitor.acknowledge(bus, 1) == "stage 1: acknowledged ph_low; still active: ph_low"
     assert monitor.table([monitor.read_stage(bus, 1)])[2].endswith("ph_low")

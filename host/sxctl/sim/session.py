@@ -282,7 +282,7 @@ class Session:
         for addr, got in self.telemetry.items():
             if got:
                 self.latest[addr] = got[-1]
-                if self.acknowledge and got[-1]["alarms"]:
+                if self.acknowledge and got[-1]["alarms_unacked"]:
                     client.request(addr, messages.ALARM_ACK, dict(mask=0xFFFF), expect=messages.ALARM_STATE)
         if self.on_poll is not None:
             self.on_poll(self, self.t_s)
