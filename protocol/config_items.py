@@ -125,3 +125,32 @@ _rules = _load_rules()
 def rule_violations(values):
     """Cross-field rules broken by a full {name: raw value} map, as [(item name, text)]."""
     return [(ITEMS[index].name, text) for index, text in _rules.violations(lambda i: values[ITEMS[i].name])]
+
+
+def rule_texts():
+    """The cross-field rules as the reference prints them: [(item, text)], where `item` names the
+    item the board reports in ERROR.detail (code 5) when the rule is broken.
+
+    The one place that knows where the rules are declared (today firmware/config_rules.py, whose
+    `bad.append((index, text))` calls are read here without running them)."""
+    import ast
+    import pathlib
+    import re
+
+    path = pathlib.Path(__file__).resolve().parent.parent / "firmware" / "config_rules.py"
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "append"
+                and node.args and isinstance(node.args[0], ast.Tuple) and len(node.args[0].elts) == 2
+                and isinstance(node.args[0].elts[1], ast.Constant)):
+            index, text = node.args[0].elts
+            item = ast.unparse(index)
+            looped = re.fullmatch(r"T\.(\w+)_0 \+ i", item)
+            if looped:  # a rule over the points in use: item i for 1 <= i < the count
+                base = BY_NAME[looped.group(1).lower() + "_0"]
+                item = "%s_i (id %d + i), 1 ≤ i < titration_points" % (looped.group(1).lower(), base.id)
+            else:
+                name = re.fullmatch(r"T\.(\w+)", item).group(1).lower()
+                item = "%s (id %d)" % (name, BY_NAME[name].id)
+            out.append((node.lineno, item, text.value))
+    return [(item, text) for _, item, text in sorted(out)]
