@@ -161,25 +161,30 @@ class Logger:
     # reading
     def _read_backlog(self, stage):
         addr = stage.addr
+        compared = False
         for _ in range(_MAX_READS):
             mark = stage.mark
-            # Ask for the newest stored record again (if the board still has it) to compare it.
-            since = mark.record - 1 if mark.record_raw else mark.record
+            # The round's first read asks for the newest stored record again (if the board still
+            # has it) to compare it; the reads after it go on from there.
+            compare = bool(mark.record_raw) and not compared
+            since = mark.record - 1 if compare else mark.record
             reply = self._backlog_read(stage, since)
             if reply is None:
                 continue  # no answer: tried again with fewer records
-            records = reply["records"][:reply["count"]]
+            sent = reply["records"][:reply["count"]]
+            records = sent
             if reply["latest"] < mark.record:
                 self._restarted(stage, "board reset: its newest record is %d, %d stored" % (reply["latest"], mark.record))
                 continue
-            if records and records[0]["record"] == mark.record and mark.record_raw:
+            if compare and records and records[0]["record"] == mark.record:
                 if raw_values(records[0]) != mark.record_raw:
                     self._restarted(stage, "board reset: its record %d is not the stored one" % mark.record)
                     continue
                 records = records[1:]
+            compared = True
             if records:
                 self._store_records(stage, records)
-            if not records or records[-1]["record"] >= reply["latest"]:
+            if not sent or sent[-1]["record"] >= reply["latest"]:
                 return
 
     def _backlog_read(self, stage, since):

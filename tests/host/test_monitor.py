@@ -75,3 +75,11 @@ def test_keys_cancel_and_edit():
     assert [keys.feed(c) for c in "a1\x1b"] == [None, None, None] and keys.typing is None
     assert [keys.feed(c) for c in "a12\x7f3\n"][-1] == ("ack", 13)
     assert keys.feed("q") == ("quit",)
+
+
+def test_alarm_text_keeps_the_two_states_apart():
+    low, trip = 1 << 3, 1 << 15
+    assert monitor.alarms_text(low, low) == "ph_low*"                    # active, unacknowledged
+    assert monitor.alarms_text(low, 0) == "ph_low"                       # active, acknowledged
+    assert monitor.alarms_text(0, trip) == "dose_trip*(cleared)"         # cleared, unacknowledged
+    assert monitor.alarms_text(0, 0) == "-"
