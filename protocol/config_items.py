@@ -35,7 +35,7 @@ ITEMS = [
     Item(6, "ph_deadband", "pH", 0.001, 0, 1000, 30, "no output change within this band"),
     Item(7, "pid_kp", "mL/min per pH", 0.01, 1, 1000000, 10000, "proportional gain on the base dose"),
     Item(8, "pid_ti", "s", 1, 0, 36000, 120, "integral time (0: no integral action)"),
-    Item(9, "pid_td", "s", 0.1, 0, 36000, 0, "derivative time"),
+    Item(9, "pid_td", "s", 0.1, 0, 1000, 0, "derivative time (the pH loop takes up to 100 s)"),
     Item(10, "base_max", "mL/min", 0.01, 100, 65535, 50000, "base pump full scale: the largest dose the loop may command"),
     Item(11, "base_rate_limit", "mL/min per scan", 0.01, 1, 65535, 5000, "largest change of the base dose per control scan"),
     Item(12, "dose_cap_period", "mL", 0.01, 0, 1000000, 40000, "most base dosed within one dose period"),

@@ -158,3 +158,16 @@ def test_a_write_is_a_retry_only_with_the_same_seq_and_crc(bus):
         bus.serial.write(wire)
         assert bus._await_reply(1, seq, time.monotonic() + 1.0) is not None
     assert bus.hello(1)["duplicates"] == before + 1
+
+
+def test_each_documented_range_end_is_taken_or_refused_only_by_a_rule(bus):
+    # Both ends of every item's range are values the board accepts: stored and in force, or
+    # refused as a whole by a cross-field rule (code 5), never a fault. Board 3 keeps what this
+    # leaves: the module's other tests do not depend on its config.
+    for r in ITEMS:
+        item = int(r["id"])
+        for value in (int(x) for x in r["raw range"].split("..")):
+            try:
+                bus.request(3, messages.CONFIG_WRITE, _write([(item, value)]), expect=messages.CONFIG_ACK)
+            except buslink.RemoteError as e:
+                assert e.code == 5, (r["name"], value, e.code)
