@@ -36,6 +36,9 @@ def timing_rows():
         ("answer time", "-", "within one loop pass",
          "a board reads the bus at least every %d ms between scans and answers a request as soon as its "
          "last byte is in; a scan in progress delays it (`make bench`: protocol figures)" % BOARD_POLL_MS),
+        ("turnaround", "release the line right after the last byte", "drives the line only while it sends",
+         "half-duplex RS-485: a board enables its driver for its answer and releases it after the last "
+         "stop bit has left (firmware/hal/mcu.py), so a host must be listening from its own last byte on"),
         ("link timeout", "-", "%d %s (config item %d `%s`; 0: never)" % (
             LINK_TIMEOUT.default, LINK_TIMEOUT.unit, LINK_TIMEOUT.id, LINK_TIMEOUT.name),
          "silence after which a board goes to its safe state (see Link loss)"),
