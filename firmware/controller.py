@@ -78,10 +78,9 @@ class StageController:
         if mask & A.AL_DOSE_TRIP:
             # acknowledging the trip re-arms dosing, but only once the pH is back below the trip
             self.envelope.reset_trip(self.stage.ph if self.ph_valid else 0x7FFF)
-        shown = self.alarms.ack(mask, now_ms)
-        self.stage.alarms = shown
-        self.stage.latched = self.alarms.unacked
-        return shown
+        active = self.alarms.ack(mask, now_ms)
+        self.stage.alarms_unacked = self.alarms.unacked
+        return active
 
     # --- scans ------------------------------------------------------------------------------
     def measure(self, now_ms, dt_ms):
@@ -167,8 +166,8 @@ class StageController:
             faults |= A.AL_DOSE_TRIP
         if self.temp_fault:
             faults |= A.AL_TEMP_FAULT
-        stage.alarms = self.alarms.update(now_ms, stage.ph, self.ph_valid, stage.ph_setpoint, faults)
-        stage.latched = self.alarms.unacked
+        stage.alarms_active = self.alarms.update(now_ms, stage.ph, self.ph_valid, stage.ph_setpoint, faults)
+        stage.alarms_unacked = self.alarms.unacked
         self.hal.write_outputs(stage, mode != proto.MODE_OFF)
 
     def _enter_safe_state(self, now_ms):

@@ -161,7 +161,7 @@ class Link:
     def _frame(self, n):
         rx = self.rx
         n = cobs_decode_in_place(rx, n)
-        if n < _HDR + _CRC:
+        if n < _HDR + _CRC or n > proto.MAX_FRAME:  # the buffer holds one byte more: a longer frame is refused here
             self.dropped += 1
             return
         crc_at = n - _CRC

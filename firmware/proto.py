@@ -4,7 +4,7 @@ Regenerate with `make proto` after changing protocol/messages.py.
 """
 from micropython import const
 
-FINGERPRINT = 0x3acbe5a6  # above the 2^30 small-int range of 32-bit boards, so no const()
+FINGERPRINT = 0x52859153  # above the 2^30 small-int range of 32-bit boards, so no const()
 HEADER_FMT = '<BBHB'
 HEADER_SIZE = const(5)
 CRC_SIZE = const(2)
@@ -81,7 +81,7 @@ CAL_VERDICT_REJECT = const(3)
 # Requests that change state: a retry (same sequence number and CRC) is answered, not re-applied.
 WRITE_TYPES = b'\x04\x06\x07\x08\t\x0b\r\x0e\x0f'
 # Body size of each request, indexed by its type (255: no such request).
-REQUEST_SIZES = b'\xff\x00\x04\x00\x02\x021\x03\x05\x08\x04\x02\x04\x04\x04\x04\x00'
+REQUEST_SIZES = b'\xff\x00\x04\x00\x02\x021\x03\x05\x08\x04\x02\x05\x04\x04\x04\x00'
 REBOOT_MAGIC = 0x52425430
 TO_REPL_MAGIC = 0x5245504c
 
@@ -173,8 +173,8 @@ ALARM_ACK_SIZE = const(2)
 
 # BACKLOG_READ: Read stored telemetry records, to fill a gap after an outage.
 MSG_BACKLOG_READ = const(0x0c)
-BACKLOG_READ_FMT = '<I'
-BACKLOG_READ_SIZE = const(4)
+BACKLOG_READ_FMT = '<IB'
+BACKLOG_READ_SIZE = const(5)
 
 # TIME_SYNC: Set the board clock.
 MSG_TIME_SYNC = const(0x0d)
@@ -208,8 +208,8 @@ PONG_SIZE = const(4)
 
 # TELEMETRY: One telemetry snapshot of the stage.
 MSG_TELEMETRY = const(0x83)
-TELEMETRY_FMT = '<IIhhhhHHHHBBBBH'
-TELEMETRY_SIZE = const(30)
+TELEMETRY_FMT = '<IIhhhhHHHHBBBBHH'
+TELEMETRY_SIZE = const(32)
 
 # STREAM_ACK: Streaming period applied.
 MSG_STREAM_ACK = const(0x84)
@@ -241,7 +241,7 @@ MSG_CAL_STATUS = const(0x89)
 CAL_STATUS_FMT = '<BBiiBHHiBH'
 CAL_STATUS_SIZE = const(22)
 
-# EVENTS: Events and alarms, oldest first.
+# EVENTS: Events and alarms, oldest first; the body ends after its `count` events.
 MSG_EVENTS = const(0x8a)
 EVENTS_HEAD_FMT = '<BI'
 EVENTS_SIZE = const(101)
@@ -249,20 +249,22 @@ EVENTS_EVENTS_OFFSET = const(5)  # records start here in the body
 EVENTS_EVENTS_COUNT = const(8)
 EVENTS_EVENTS_FMT = '<IIBBh'
 EVENTS_EVENTS_SIZE = const(12)
+EVENTS_EVENTS_TRIMMED = const(1)
 
 # ALARM_STATE: Alarm state after an acknowledge.
 MSG_ALARM_STATE = const(0x8b)
 ALARM_STATE_FMT = '<HH'
 ALARM_STATE_SIZE = const(4)
 
-# BACKLOG: Stored telemetry records, oldest first.
+# BACKLOG: Stored telemetry records, oldest first; the body ends after its `count` records.
 MSG_BACKLOG = const(0x8c)
 BACKLOG_HEAD_FMT = '<BII'
-BACKLOG_SIZE = const(189)
+BACKLOG_SIZE = const(201)
 BACKLOG_RECORDS_OFFSET = const(9)  # records start here in the body
 BACKLOG_RECORDS_COUNT = const(6)
-BACKLOG_RECORDS_FMT = '<IIhhhhHHHHBBBBH'
-BACKLOG_RECORDS_SIZE = const(30)
+BACKLOG_RECORDS_FMT = '<IIhhhhHHHHBBBBHH'
+BACKLOG_RECORDS_SIZE = const(32)
+BACKLOG_RECORDS_TRIMMED = const(1)
 
 # TIME_ACK: Board clock set.
 MSG_TIME_ACK = const(0x8d)

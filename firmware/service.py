@@ -39,7 +39,7 @@ def on_request(app, link, msg_type, body_len, broadcast):
             gc.collect()
             struct.pack_into(proto.INFO_FMT, link.tx, _H, proto.FINGERPRINT, MAJOR, MINOR, PATCH,
                              app.board_name, app.serial, gc.mem_free(), app.uptime_s(), stage.mode,
-                             stage.alarms, stage.cal_id, app.config.version, link.rx_frames,
+                             stage.alarms_active | stage.alarms_unacked, stage.cal_id, app.config.version, link.rx_frames,
                              link.crc_errors, link.dropped, link.duplicates)
             link.reply(proto.MSG_INFO, proto.INFO_SIZE)
         elif msg_type == proto.MSG_PING:
@@ -73,14 +73,18 @@ def on_request(app, link, msg_type, body_len, broadcast):
         elif msg_type == proto.MSG_ALARM_ACK:
             stage = app.stage
             app.controller.ack(struct.unpack_from(proto.ALARM_ACK_FMT, link.rx, _H)[0], app.hal.ticks_ms())
-            struct.pack_into(proto.ALARM_STATE_FMT, link.tx, _H, stage.alarms, stage.latched)
+            struct.pack_into(proto.ALARM_STATE_FMT, link.tx, _H, stage.alarms_active, stage.alarms_unacked)
             link.reply(proto.MSG_ALARM_STATE, proto.ALARM_STATE_SIZE)
         elif msg_type == proto.MSG_EVENTS_READ:
             _read_ring(link, app.events, proto.EVENTS_EVENTS_OFFSET, proto.EVENTS_EVENTS_COUNT,
-                       proto.EVENTS_EVENTS_SIZE, proto.EVENTS_SIZE, proto.MSG_EVENTS)
+                       proto.EVENTS_EVENTS_SIZE, proto.MSG_EVENTS)
         elif msg_type == proto.MSG_BACKLOG_READ:
-            _read_ring(link, app.backlog, proto.BACKLOG_RECORDS_OFFSET, proto.BACKLOG_RECORDS_COUNT,
-                       proto.BACKLOG_RECORDS_SIZE, proto.BACKLOG_SIZE, proto.MSG_BACKLOG)
+            wanted = link.rx[_H + 4]  # BACKLOG_READ.count, after `since`
+            if wanted > proto.BACKLOG_RECORDS_COUNT:
+                link.reply_error(msg_type, proto.ERR_VALUE_OUT_OF_RANGE, wanted)
+                return
+            _read_ring(link, app.backlog, proto.BACKLOG_RECORDS_OFFSET, wanted or proto.BACKLOG_RECORDS_COUNT,
+                       proto.BACKLOG_RECORDS_SIZE, proto.MSG_BACKLOG)
         elif msg_type == proto.MSG_CALIBRATE:
             import calibration
             calibration.request(app, link, *struct.unpack_from(proto.CALIBRATE_FMT, link.rx, _H))
@@ -102,16 +106,14 @@ def on_request(app, link, msg_type, body_len, broadcast):
             link.reply_error(msg_type, proto.ERR_FIRMWARE_FAULT)
 
 
-def _read_ring(link, ring, offset, max_count, size, body_size, reply_type):
-    """EVENTS or BACKLOG: the ring's records numbered above `since`, oldest first."""
-    since = struct.unpack_from(proto.EVENTS_READ_FMT, link.rx, _H)[0]  # BACKLOG_READ's is the same
+def _read_ring(link, ring, offset, max_count, size, reply_type):
+    """EVENTS or BACKLOG: the ring's records numbered above `since`, oldest first. The body ends
+    after the records sent (the protocol's trimmed record arrays): a short answer, a short frame."""
+    since = struct.unpack_from("<I", link.rx, _H)[0]  # EVENTS_READ.since, BACKLOG_READ.since
     tx = link.tx
     count = ring.read_into(tx, _H + offset, since, max_count)
-    # Unused records go out as zeros, so equal content always gives equal bytes.
-    for i in range(_H + offset + count * size, _H + body_size):
-        tx[i] = 0
     if reply_type == proto.MSG_EVENTS:
         struct.pack_into(proto.EVENTS_HEAD_FMT, tx, _H, count, ring.latest)
     else:
         struct.pack_into(proto.BACKLOG_HEAD_FMT, tx, _H, count, ring.oldest, ring.latest)
-    link.reply(reply_type, body_size)
+    link.reply(reply_type, offset + count * size)

@@ -19,7 +19,7 @@ def answer(app, link, msg_type):
     if msg_type == proto.MSG_CONFIG_WRITE:
         count = rx[_H]
         if not 1 <= count <= proto.CONFIG_WRITE_ITEMS_COUNT:
-            link.reply_error(msg_type, proto.ERR_BAD_PAYLOAD_LENGTH, count)
+            link.reply_error(msg_type, proto.ERR_VALUE_OUT_OF_RANGE, count)
             return
         base = _H + proto.CONFIG_WRITE_ITEMS_OFFSET
         pairs = [struct.unpack_from(proto.CONFIG_WRITE_ITEMS_FMT, rx, base + k * proto.CONFIG_WRITE_ITEMS_SIZE)

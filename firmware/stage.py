@@ -19,8 +19,10 @@ class Stage:
         self.valves = 0
         self.mode = proto.MODE_OFF  # a reset leaves every output off
         self.manual_output = 0
-        self.alarms = proto.ALARM_PH_SENSOR_FAULT  # until a valid measurement arrives
-        self.latched = 0
+        # Alarm bits in two states (control/alarms.py): condition present now, and raised but not
+        # yet acknowledged. The pH fault shows until a valid measurement arrives.
+        self.alarms_active = proto.ALARM_PH_SENSOR_FAULT
+        self.alarms_unacked = 0
         self.cal_id = 0
 
     def pack(self, buf, offset, record, time_s):
@@ -28,4 +30,4 @@ class Stage:
         struct.pack_into(proto.TELEMETRY_FMT, buf, offset, record, time_s, self.ph, self.ph_setpoint,
                          self.orp_mv, self.temperature, self.flow_aq, self.flow_org, self.base_dose,
                          self.reagent_dose, self.aq_pump, self.org_pump, self.valves, self.mode,
-                         self.alarms)
+                         self.alarms_active, self.alarms_unacked)

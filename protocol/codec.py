@@ -48,8 +48,17 @@ def build_frame(addr, flags, seq, message, values=None, key=None, counter=None, 
         flags |= framing.FLAG_SIGNED
     signed = dict(header=dict(addr=addr, flags=flags, seq=seq, type=message.type_id),
                   body=values or {}, counter=counter)
-    return framing.Frame.build(dict(fields=dict(value=dict(signed=dict(value=signed), mac=mac))),
-                               key=key if counter is not None else None)
+    frame = framing.Frame.build(dict(fields=dict(value=dict(signed=dict(value=signed), mac=mac))),
+                                key=key if counter is not None else None)
+    trim = _TRIMS.get(message.type_id)
+    if trim is None or counter is not None:
+        return frame
+    # A trimmed reply ends after its used records: cut the body there and CRC it again.
+    used = frame[framing.HEADER_SIZE + trim.count_at]
+    if used > trim.max_count:
+        raise FrameError("malformed", "%s count %d is above %d" % (message.name, used, trim.max_count))
+    data = frame[:framing.HEADER_SIZE + trim.body_size(used)]
+    return data + framing.crc16(data).to_bytes(2, "big")
 
 
 def encode(addr, flags, seq, message, values=None, lead=False, key=None, counter=None):
@@ -101,6 +110,24 @@ def _text(it):
 
 
 _LAYOUTS = {m.type_id: _Layout(m) for m in messages.ALL}
+_TRIMS = {m.type_id: schema.trim(m) for m in messages.ALL if schema.trim(m) is not None}
+
+
+def _untrim(raw, message, signed):
+    """A trimmed reply's frame with its body padded back to full size, or FrameError if its
+    length does not match its count; any other frame as it is."""
+    trim = _TRIMS.get(message.type_id)
+    if trim is None or signed or len(raw) <= framing.HEADER_SIZE + trim.count_at + framing.CRC_SIZE:
+        return raw
+    used = raw[framing.HEADER_SIZE + trim.count_at]
+    if used > trim.max_count:
+        raise FrameError("malformed", "%s count %d is above %d" % (message.name, used, trim.max_count))
+    size = trim.body_size(used)
+    if len(raw) != _MIN_FRAME + size:
+        raise FrameError("malformed", "%s body is %d bytes, expected %d for %d records" % (
+            message.name, len(raw) - _MIN_FRAME, size, used))
+    pad = (trim.max_count - used) * trim.record_size
+    return raw[:framing.HEADER_SIZE + size] + bytes(pad) + raw[-framing.CRC_SIZE:]
 
 
 def _cobs_decode(data):
@@ -140,6 +167,7 @@ def decode(cobs_bytes):
     if layout is None:
         raise FrameError("malformed", "unknown message type 0x%02x" % raw[4])
     signed = raw[1] & framing.FLAG_SIGNED
+    raw = _untrim(raw, layout.message, signed)
     if len(raw) != layout.frame_size + (_SIG if signed else 0):
         raise FrameError("malformed", "%s body is %d bytes, expected %d" % (
             layout.message.name, len(raw) - _MIN_FRAME - (_SIG if signed else 0), layout.struct.size))
@@ -170,6 +198,7 @@ def decode_construct(cobs_bytes):
     if message is None:
         raise FrameError("malformed", "unknown message type 0x%02x" % raw[4])
     signed = raw[1] & framing.FLAG_SIGNED
+    raw = _untrim(raw, message, signed)
     body = raw[framing.HEADER_SIZE:-2 - (_SIG if signed else 0)]
     if len(body) != message.body.sizeof():
         raise FrameError("malformed", "%s body is %d bytes, expected %d" % (

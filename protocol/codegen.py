@@ -8,7 +8,7 @@ import pathlib
 import struct
 import sys
 
-from . import config_items, config_rules, docgen, fields, framing, messages, plantlink, schema
+from . import config_items, config_rules, docgen, fields, framing, golden, messages, plantlink, schema
 
 # A development tool: `make proto` rewrites the committed files of the source tree, the
 # firmware folder beside protocol/. Nothing imports this at run time.
@@ -101,6 +101,8 @@ def generate():
                 out.append("%s_COUNT = const(%d)" % (name, f.count))
                 out.append("%s_FMT = %r" % (name, rec_fmt))
                 out.append("%s_SIZE = const(%d)" % (name, struct.calcsize(rec_fmt)))
+                if f.trimmed:  # the body ends after the `count` (first field) records used
+                    out.append("%s_TRIMMED = const(1)" % name)
             offset += struct.calcsize("<" + f.fmt)
         out.append("")
     return "\n".join(out).rstrip("\n") + "\n"
@@ -163,9 +165,10 @@ def generate_config_rules():
     return config_rules.firmware_source()
 
 
-# Every file derived from the declarations: the firmware codec, its config tables, the reference.
+# Every file derived from the declarations: the firmware codec, its config tables, the reference
+# and the golden frames.
 GENERATED = {TARGET: generate, CONFIG_TARGET: generate_config_table, RANGES_TARGET: generate_config_ranges,
-             RULES_TARGET: generate_config_rules, docgen.TARGET: docgen.generate}
+             RULES_TARGET: generate_config_rules, docgen.TARGET: docgen.generate, golden.TARGET: golden.generate}
 
 
 def _ident(text):

@@ -36,7 +36,7 @@ ITEMS = [
     Item(6, "ph_deadband", "pH", 0.001, 0, 1000, 30, "no output change within this band"),
     Item(7, "pid_kp", "mL/min per pH", 0.01, 1, 1000000, 10000, "proportional gain on the base dose"),
     Item(8, "pid_ti", "s", 1, 0, 36000, 120, "integral time (0: no integral action)"),
-    Item(9, "pid_td", "s", 0.1, 0, 36000, 0, "derivative time"),
+    Item(9, "pid_td", "s", 0.1, 0, 1000, 0, "derivative time (the pH loop takes up to 100 s)"),
     Item(10, "base_max", "mL/min", 0.01, 100, 65535, 50000, "base pump full scale: the largest dose the loop may command"),
     Item(11, "base_rate_limit", "mL/min per scan", 0.01, 1, 65535, 5000, "largest change of the base dose per control scan"),
     Item(12, "dose_cap_period", "mL", 0.01, 0, 1000000, 40000, "most base dosed within one dose period"),
@@ -98,3 +98,18 @@ def rule_violations(values):
     """Cross-field rules (config_rules.py) broken by a full {name: raw value} map, as
     [(item name, text)]."""
     return config_rules.violations(values.__getitem__)
+
+
+def rule_texts():
+    """The cross-field rules as the reference prints them: [(item, text)], where `item` names the
+    item the board reports in ERROR.detail (code 5) when the rule is broken."""
+    out = []
+    for rule in config_rules.RULES:
+        series = getattr(rule, "series", None)
+        if series is None:
+            out.append(("%s (id %d)" % (rule.item, BY_NAME[rule.item].id), rule.text))
+            continue
+        for prefix, _, text in series:  # a rule over the points in use: item i for 1 <= i < the count
+            first = BY_NAME[prefix + "_0"]
+            out.append(("%s_i (id %d + i), 1 ≤ i < %s" % (prefix, first.id, rule.count), text))
+    return out

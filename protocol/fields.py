@@ -16,9 +16,10 @@ _INT_TYPES = {
 class FieldInfo:
     """What a field means: unit, scale to engineering units, and the range a sender may use."""
 
-    def __init__(self, name, fmt, unit, scale, lo, hi, doc, text_len=0, record=None, count=0):
+    def __init__(self, name, fmt, unit, scale, lo, hi, doc, text_len=0, record=None, count=0, trimmed=False):
         self.record = record  # for a record array: the element Struct
         self.count = count
+        self.trimmed = trimmed  # a record array sent only up to its used records (see records())
         self.name = name
         self.fmt = fmt
         self.unit = unit
@@ -31,7 +32,8 @@ class FieldInfo:
     def describe(self):
         """Canonical text of the layout, hashed into the schema fingerprint."""
         if self.record is not None:
-            return "%s[%d]{%s}" % (self.name, self.count, ";".join(f.describe() for f in infos(self.record)))
+            return "%s[%s%d]{%s}" % (self.name, "<=" if self.trimmed else "", self.count,
+                                     ";".join(f.describe() for f in infos(self.record)))
         return "%s:%s:%s:%s:%s:%s" % (self.name, self.fmt, self.unit, self.scale, self.lo, self.hi)
 
 
@@ -54,12 +56,15 @@ def text(name, length, doc=""):
     return field
 
 
-def records(name, count, record, doc=""):
-    """A fixed array of `count` records (unused ones zero; a count field says how many are used).
-    Fixed size keeps the firmware codec one struct format per record."""
+def records(name, count, record, doc="", trimmed=False):
+    """An array of `count` records; a `count` field before it says how many are used. Unused
+    ones are zero, or with `trimmed` (the last field of a reply) not sent at all: the body then
+    ends after its used records, so a short answer is a short frame, which a noisy line breaks
+    less often. Declared at full size either way, so the firmware codec stays one struct
+    format per record and a receiver pads a trimmed body with zeros before unpacking it."""
     field = name / c.Array(count, record) * doc
     fmt = "".join(f.fmt for f in infos(record)) * count
-    field.sx = FieldInfo(name, fmt, "", 1, 0, 0, doc, record=record, count=count)
+    field.sx = FieldInfo(name, fmt, "", 1, 0, 0, doc, record=record, count=count, trimmed=trimmed)
     return field
 
 

@@ -19,7 +19,10 @@ REPLY_BIT = 0x80
 # Modes (TELEMETRY.mode, SET_MODE.mode).
 MODES = {0: "off", 1: "manual", 2: "auto", 3: "hold"}
 
-# Alarm bits (TELEMETRY.alarms, ALARM_ACK.mask, EVENT.alarm).
+# Alarm bits (TELEMETRY.alarms_active/alarms_unacked, ALARM_ACK.mask, EVENT.alarm). Each alarm
+# has two states apart, as ISA-18.2 and EEMUA 191 keep them: active (its condition is present
+# now) and unacknowledged (raised since the operator last acknowledged it). Normal: neither;
+# a raise sets both; an acknowledge clears unacknowledged; a condition that goes clears active.
 ALARMS = {
     0: "ph_deviation_warn", 1: "ph_deviation_alarm", 2: "ph_high", 3: "ph_low",
     4: "ph_sensor_fault", 5: "ph_stuck", 6: "orp_fault", 7: "flow_aq_fault",
@@ -64,7 +67,8 @@ def telemetry_fields():
         num("org_pump", c.Int8ub, "%", "organic pump output", 0.5, 0, 200),
         num("valves", c.Int8ub, "", "valve outputs, one bit each"),
         num("mode", c.Int8ub, "", "MODES", 1, 0, 3),
-        num("alarms", c.Int16ul, "", "active alarm bits (ALARMS)"),
+        num("alarms_active", c.Int16ul, "", "alarm bits whose condition is present now (ALARMS)"),
+        num("alarms_unacked", c.Int16ul, "", "alarm bits raised and not yet acknowledged, present or not (ALARMS)"),
     )
 
 
@@ -83,12 +87,12 @@ INFO = Message(0x81, "INFO", c.Struct(
     num("heap_free", c.Int32ul, "B", "free heap after a collection"),
     num("uptime_s", c.Int32ul, "s", "seconds since reset"),
     num("mode", c.Int8ub, "", "MODES", 1, 0, 3),
-    num("alarms", c.Int16ul, "", "active alarm bits (ALARMS)"),
+    num("alarms", c.Int16ul, "", "alarm bits active or not yet acknowledged (ALARMS); TELEMETRY has the two apart"),
     num("cal_id", c.Int16ul, "", "id of the pH calibration in use (0: none)"),
     num("config_version", c.Int16ul, "", "incremented by every applied config write"),
-    num("rx_frames", c.Int32ul, "frames", "frames received with a good CRC"),
-    num("crc_errors", c.Int32ul, "frames", "frames dropped for a bad CRC"),
-    num("dropped", c.Int32ul, "frames", "frames dropped as malformed, oversize or unknown"),
+    num("rx_frames", c.Int32ul, "frames", "frames for this board (its address or broadcast, no reply flag) with a good CRC"),
+    num("crc_errors", c.Int32ul, "frames", "frames on the bus, for any address, dropped for a bad CRC"),
+    num("dropped", c.Int32ul, "frames", "frames on the bus, for any address, dropped as malformed (bad COBS, shorter than header and CRC) or longer than MAX_FRAME"),
     num("duplicates", c.Int32ul, "frames", "retried writes answered without applying again"),
 ), "Who the board is and how its link is doing.")
 
@@ -113,7 +117,7 @@ STREAM_ACK = Message(0x84, "STREAM_ACK", c.Struct(
 ), "Streaming period applied.")
 
 CONFIG_READ = Message(0x05, "CONFIG_READ", c.Struct(
-    num("item", c.Int16ul, doc="config item id (sxproto.config_items)"),
+    num("item", c.Int16ul, doc="config item id (Configuration items)"),
 ), "Read one configuration item.")
 
 CONFIG_VALUE = Message(0x85, "CONFIG_VALUE", c.Struct(
@@ -123,7 +127,7 @@ CONFIG_VALUE = Message(0x85, "CONFIG_VALUE", c.Struct(
 ), "A configuration item's value.")
 
 CONFIG_WRITE = Message(0x06, "CONFIG_WRITE", c.Struct(
-    num("count", c.Int8ub, doc="items used", lo=1, hi=CONFIG_WRITE_ITEMS),
+    num("count", c.Int8ub, doc="items used; the unused records are zero", lo=1, hi=CONFIG_WRITE_ITEMS),
     records("items", CONFIG_WRITE_ITEMS, c.Struct(
         num("item", c.Int16ul, doc="config item id"),
         num("value", c.Int32sl, doc="value in the item's raw unit"),
@@ -180,7 +184,7 @@ EVENTS_READ = Message(0x0A, "EVENTS_READ", c.Struct(
 ), "Read queued events.")
 
 EVENTS = Message(0x8A, "EVENTS", c.Struct(
-    num("count", c.Int8ub, doc="events used", lo=0, hi=EVENT_RECORDS),
+    num("count", c.Int8ub, doc="events sent", lo=0, hi=EVENT_RECORDS),
     num("latest", c.Int32ul, doc="newest event sequence number on the board"),
     records("events", EVENT_RECORDS, c.Struct(
         num("seq", c.Int32ul, doc="event sequence number"),
@@ -188,28 +192,30 @@ EVENTS = Message(0x8A, "EVENTS", c.Struct(
         num("code", c.Int8ub, doc="EVENT_CODES"),
         num("alarm", c.Int8ub, doc="alarm bit number (ALARMS) or item"),
         num("value", c.Int16sl, doc="reading when it happened, raw unit"),
-    )),
-), "Events and alarms, oldest first.")
+    ), trimmed=True),
+), "Events and alarms, oldest first; the body ends after its `count` events.")
 
 ALARM_ACK = Message(0x0B, "ALARM_ACK", c.Struct(
     num("mask", c.Int16ul, doc="alarm bits to acknowledge"),
 ), "Acknowledge latched alarms.")
 
 ALARM_STATE = Message(0x8B, "ALARM_STATE", c.Struct(
-    num("active", c.Int16ul, doc="alarm bits whose condition is present"),
-    num("latched", c.Int16ul, doc="alarm bits not yet acknowledged"),
+    num("alarms_active", c.Int16ul, doc="alarm bits whose condition is present now"),
+    num("alarms_unacked", c.Int16ul, doc="alarm bits raised and not yet acknowledged, present or not"),
 ), "Alarm state after an acknowledge.")
 
 BACKLOG_READ = Message(0x0C, "BACKLOG_READ", c.Struct(
     num("since", c.Int32ul, doc="return records with a sequence number above this"),
+    num("count", c.Int8ub, doc="most records wanted (0: as many as fit, %d); fewer make a shorter reply" % BACKLOG_RECORDS,
+        lo=0, hi=BACKLOG_RECORDS),
 ), "Read stored telemetry records, to fill a gap after an outage.")
 
 BACKLOG = Message(0x8C, "BACKLOG", c.Struct(
-    num("count", c.Int8ub, doc="records used", lo=0, hi=BACKLOG_RECORDS),
+    num("count", c.Int8ub, doc="records sent", lo=0, hi=BACKLOG_RECORDS),
     num("oldest", c.Int32ul, doc="oldest record still on the board"),
     num("latest", c.Int32ul, doc="newest record on the board"),
-    records("records", BACKLOG_RECORDS, TelemetryRecord),
-), "Stored telemetry records, oldest first.")
+    records("records", BACKLOG_RECORDS, TelemetryRecord, trimmed=True),
+), "Stored telemetry records, oldest first; the body ends after its `count` records.")
 
 TIME_SYNC = Message(0x0D, "TIME_SYNC", c.Struct(
     num("unix_s", c.Int32ul, "s", "host time"),
@@ -247,26 +253,51 @@ ACK = Message(0x8E, "ACK", c.Struct(
 ERROR = Message(0xFF, "ERROR", c.Struct(
     num("request_type", c.Int8ub, doc="type id of the refused request"),
     num("code", c.Int8ub, doc="error code (ERROR_CODES)"),
-    num("detail", c.Int16ul, doc="code-specific detail, e.g. the refused config item"),
+    num("detail", c.Int16ul, doc="what the code names (Error codes); 0 where it names nothing"),
 ), "A request was refused.")
 
-# Error codes carried by ERROR.code; `detail` says more where the text names it.
+# Error codes carried by ERROR.code.
 ERROR_CODES = {
     1: "unknown message type",
     2: "bad payload length",
-    3: "unknown config item",      # detail: item id
-    4: "value out of range",       # detail: item id
-    5: "config rule violated",     # detail: item id
+    3: "unknown config item",
+    4: "value out of range",
+    5: "config rule violated",
     6: "bad magic",
     7: "not allowed in this mode",
     8: "calibration rejected",
     9: "storage failed",
-    10: "signature required",     # a plant key is provisioned: writes must be signed
+    10: "signature required",
     11: "bad signature",
-    12: "replayed",               # counter not above SIGNING_STATE.counter
-    13: "out of memory",          # the request needed more heap than was free; nothing changed
-    14: "firmware fault",         # the request failed inside the firmware; the stage kept running
+    12: "replayed",
+    13: "out of memory",
+    14: "firmware fault",
 }
+
+# What ERROR.detail holds for each code, and when the code is sent: the protocol reference
+# prints this beside ERROR_CODES, and tests/firmware pin each on the board.
+ERROR_DETAILS = {
+    1: ("0", "the request's type is no request this firmware knows (the frame itself was good)"),
+    2: ("the body length received", "the body is not the request's fixed size"),
+    3: ("the item id", "CONFIG_READ or CONFIG_WRITE names an item the board does not have"),
+    4: ("the item id for a config item's value; else the refused field's value",
+        "a config item's value is outside its range (CONFIG_WRITE, SET_SETPOINT), or a request field "
+        "is outside its range: SET_MODE.mode, SET_SETPOINT.loop, CONFIG_WRITE.count, BACKLOG_READ.count, "
+        "CALIBRATE.sensor"),
+    5: ("the item id the rule names", "the values after the write break a cross-field rule (Configuration rules)"),
+    6: ("0", "REBOOT or TO_REPL without its magic"),
+    7: ("0", "the board cannot do it now: a calibration step for a sensor without a session; "
+         "any request but HELLO and PING on the fail-safe firmware"),
+    8: ("0", "a calibration commit without points, or with points the acceptance limits reject"),
+    9: ("0", "the config or the signing counter could not be stored; the old one stays in force"),
+    10: ("0", "a plant key is provisioned and the write is not signed"),
+    11: ("0", "the MAC was not made with the board's plant key"),
+    12: ("0", "the counter is not above SIGNING_STATE.counter"),
+    13: ("0", "the request needed more heap than was free; nothing changed"),
+    14: ("0", "the request failed inside the firmware; nothing changed and the stage kept running"),
+}
+# Every error a CALIBRATE request gets carries its sensor in `detail` instead.
+ERROR_DETAIL_CALIBRATE = "CALIBRATE.sensor"
 
 REBOOT_MAGIC = 0x52425430
 TO_REPL_MAGIC = 0x5245504C

@@ -32,3 +32,36 @@ def fingerprint():
 def struct_format(message):
     """The little-endian struct format of a message body."""
     return "<" + "".join(f.fmt for f in fields.infos(message.body))
+
+
+class Trim:
+    """Where a trimmed record array sits in a reply body (fields.records(trimmed=True)): the
+    body ends after its `count` used records."""
+
+    def __init__(self, count_at, records_at, record_size, max_count):
+        self.count_at = count_at
+        self.records_at = records_at
+        self.record_size = record_size
+        self.max_count = max_count
+
+    def body_size(self, count):
+        return self.records_at + count * self.record_size
+
+
+def trim(message):
+    """The Trim of a message whose last field is a trimmed record array, else None."""
+    import struct
+
+    infos = fields.infos(message.body)
+    if not infos or infos[-1].record is None or not infos[-1].trimmed:
+        return None
+    offsets = {}
+    at = 0
+    for f in infos:
+        offsets[f.name] = at
+        at += struct.calcsize("<" + f.fmt)
+    last = infos[-1]
+    if infos[0].name != "count":
+        raise ValueError("%s: a trimmed record array needs `count` as the first field" % message.name)
+    return Trim(offsets["count"], offsets[last.name], struct.calcsize("<" + "".join(
+        f.fmt for f in fields.infos(last.record))), last.count)

@@ -1,5 +1,9 @@
-"""Stage alarms: latched bit flags (deviation, pH limits, faults, link loss), every change reported
-as an event to the caller, which queues it (the board's event ring numbers and keeps events)."""
+"""Stage alarms (deviation, pH limits, faults, link loss) in the two states of ISA-18.2 and
+EEMUA 191, kept apart: `active`, the condition is present now, and `unacked`, raised and not yet
+acknowledged. Normal is neither; a raise sets both; an acknowledge clears unacked (an active
+alarm stays active); a condition that goes clears active (an unacknowledged one stays
+unacknowledged until acknowledged). Every change is reported as an event to the caller, which
+queues it (the board's event ring numbers and keeps events)."""
 
 from micropython import const
 from time import ticks_diff
@@ -73,7 +77,7 @@ class Alarms:
         return self._link_lost
 
     def update(self, now_ms, ph_mph, ph_ok, setpoint_mph, faults):
-        """One scan: pH (milli-pH) and whether it is valid, setpoint, fault bits -> shown bits."""
+        """One scan: pH (milli-pH) and whether it is valid, setpoint, fault bits -> active bits."""
         a = self.active
         new = (faults & FAULT_BITS) | (a & _PH_BITS)  # pH alarms hold while the pH is invalid
         if ph_ok:
@@ -103,13 +107,13 @@ class Alarms:
                 on_event(EV_RAISE, rising, now_ms)
         if falling and on_event is not None:
             on_event(EV_CLEAR, falling, now_ms)
-        return new | self.unacked
+        return new
 
     def ack(self, mask, now_ms):
-        """Acknowledge alarm bits in mask; a latched alarm whose condition has gone then clears."""
+        """Acknowledge alarm bits in mask (unacked clears; active stays as it is) -> active bits."""
         m = self.unacked & mask
         if m:
             self.unacked &= ~m
             if self.on_event is not None:
                 self.on_event(EV_ACK, m, now_ms)
-        return self.active | self.unacked
+        return self.active

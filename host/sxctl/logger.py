@@ -6,6 +6,12 @@ event, or a config version the store has not seen, stores a snapshot of the boar
 The sink gets one batch per round. A stage that does not answer is retried every few seconds;
 when it answers again the gap is read from its backlog (120 records on unix-sim).
 
+Backfill adapts to the line: a BACKLOG reply is as long as the records it carries, and a noisy
+line breaks a long frame far more often than a short one (at a bit error rate of 1e-3 a
+6-record reply arrives whole about one time in five, a 1-record one about two in three). So a
+backlog read that gets no answer is tried again at once for half as many records, down to
+one, and each answered read doubles the count again, up to a full reply.
+
 A board that resets numbers its records and events from 1 again, so the logger opens a new
 *epoch* for the stage (rows are keyed by stage, epoch and record) when it finds that:
 - at a (re)connection, another serial number answers at the address;
@@ -45,6 +51,7 @@ class Stage:
         self.last = None          # newest telemetry record read, raw values
         self.lost = 0             # records the board no longer held when read
         self.config_due = False
+        self.backlog_count = messages.BACKLOG_RECORDS  # records asked for per BACKLOG_READ now
 
 
 class Logger:
@@ -154,24 +161,46 @@ class Logger:
     # reading
     def _read_backlog(self, stage):
         addr = stage.addr
+        compared = False
         for _ in range(_MAX_READS):
             mark = stage.mark
-            # Ask for the newest stored record again (if the board still has it) to compare it.
-            since = mark.record - 1 if mark.record_raw else mark.record
-            reply = self.bus.request(addr, messages.BACKLOG_READ, {"since": since}, expect=messages.BACKLOG).values
-            records = reply["records"][:reply["count"]]
+            # The round's first read asks for the newest stored record again (if the board still
+            # has it) to compare it; the reads after it go on from there.
+            compare = bool(mark.record_raw) and not compared
+            since = mark.record - 1 if compare else mark.record
+            reply = self._backlog_read(stage, since)
+            if reply is None:
+                continue  # no answer: tried again with fewer records
+            sent = reply["records"][:reply["count"]]
+            records = sent
             if reply["latest"] < mark.record:
                 self._restarted(stage, "board reset: its newest record is %d, %d stored" % (reply["latest"], mark.record))
                 continue
-            if records and records[0]["record"] == mark.record and mark.record_raw:
+            if compare and records and records[0]["record"] == mark.record:
                 if raw_values(records[0]) != mark.record_raw:
                     self._restarted(stage, "board reset: its record %d is not the stored one" % mark.record)
                     continue
                 records = records[1:]
+            compared = True
             if records:
                 self._store_records(stage, records)
-            if not records or records[-1]["record"] >= reply["latest"]:
+            if not sent or sent[-1]["record"] >= reply["latest"]:
                 return
+
+    def _backlog_read(self, stage, since):
+        """One BACKLOG_READ for stage.backlog_count records; None when unanswered and a shorter
+        read is left to try, NoAnswer when even a 1-record read went unanswered."""
+        count = stage.backlog_count
+        try:
+            reply = self.bus.request(stage.addr, messages.BACKLOG_READ, {"since": since, "count": count},
+                                     expect=messages.BACKLOG).values
+        except NoAnswer:
+            if count == 1:
+                raise
+            stage.backlog_count = max(1, count // 2)
+            return None
+        stage.backlog_count = min(messages.BACKLOG_RECORDS, 2 * count)
+        return reply
 
     def _store_records(self, stage, records):
         mark = stage.mark

@@ -15,34 +15,36 @@ ALL_ALARMS = 0xFFFF
 
 
 class StageView:
-    """One stage as last read: its telemetry and latched alarms, or why there are none."""
+    """One stage as last read: its telemetry (alarms active and unacknowledged), or why there is none."""
 
-    def __init__(self, addr, telemetry=None, latched=0, problem=""):
+    def __init__(self, addr, telemetry=None, problem=""):
         self.addr = addr
         self.telemetry = telemetry
-        self.latched = latched
         self.problem = problem
+
+    @property
+    def unacked(self):
+        return self.telemetry["alarms_unacked"] if self.telemetry else 0
 
 
 def read_stage(bus, addr):
     try:
         tel = bus.request(addr, messages.GET_TELEMETRY, expect=messages.TELEMETRY).values
-        # An acknowledge of no bits changes nothing and answers the latched (unacknowledged) alarms.
-        state = bus.request(addr, messages.ALARM_ACK, {"mask": 0}, expect=messages.ALARM_STATE).values
     except NoAnswer:
         return StageView(addr, problem="no answer")
     except (RemoteError, SxctlError) as e:
         return StageView(addr, problem=str(e))
-    return StageView(addr, tel, state["latched"])
+    return StageView(addr, tel)
 
 
 def acknowledge(bus, addr):
     """Acknowledge every latched alarm of a stage; one line saying what was acknowledged."""
     before = bus.request(addr, messages.ALARM_ACK, {"mask": 0}, expect=messages.ALARM_STATE).values
     after = bus.request(addr, messages.ALARM_ACK, {"mask": ALL_ALARMS}, expect=messages.ALARM_STATE).values
-    acked = before["latched"] & ~after["latched"]
+    acked = before["alarms_unacked"] & ~after["alarms_unacked"]
     return "stage %d: acknowledged %s; still active: %s" % (
-        addr, st.alarm_names(acked, ", ") or "nothing (none latched)", st.alarm_names(after["active"], ", ") or "none")
+        addr, st.alarm_names(acked, ", ") or "nothing (none unacknowledged)",
+        st.alarm_names(after["alarms_active"], ", ") or "none")
 
 
 def _value(name):
@@ -65,10 +67,11 @@ COLUMNS = (
 )
 
 
-def alarms_text(active, latched):
-    """Active and latched alarms by name; '*' marks one not yet acknowledged."""
-    bits = active | latched
-    return " ".join(name + ("*" if latched >> bit & 1 else "")
+def alarms_text(active, unacked):
+    """Active and unacknowledged alarms by name; '*' marks one not yet acknowledged, '(cleared)'
+    one no longer present (ISA-18.2's cleared unacknowledged)."""
+    bits = active | unacked
+    return " ".join(name + ("*" if unacked >> bit & 1 else "") + ("" if active >> bit & 1 else "(cleared)")
                     for bit, name in messages.ALARMS.items() if bits >> bit & 1) or "-"
 
 
@@ -81,7 +84,7 @@ def table(views):
             continue
         t = v.telemetry
         cells = " ".join(fn(t).rjust(w) for _, w, fn in COLUMNS)
-        lines.append("%5d %s  %s" % (v.addr, cells, alarms_text(t["alarms"], v.latched)))
+        lines.append("%5d %s  %s" % (v.addr, cells, alarms_text(t["alarms_active"], t["alarms_unacked"])))
     return lines
 
 

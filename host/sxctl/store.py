@@ -31,7 +31,8 @@ GAP_COLUMNS = ("stage", "epoch", "kind", "first", "last", "time")
 # EVENTS.code names, from the protocol's EVENT_CODES.
 EVENT_KINDS = messages.EVENT_CODES
 
-SCHEMA_VERSION = 1
+# 2: telemetry's one `alarms` mask became alarms_active and alarms_unacked (migrate_1_to_2).
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS epochs (
     stage INTEGER NOT NULL, epoch INTEGER NOT NULL,
@@ -129,9 +130,11 @@ class SQLiteStore(Sink):
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             if readonly and version == 0:
                 raise SxctlError("%s holds no sxctl log; give the file `sxctl log --db` wrote" % self.path)
-            if version not in (0, SCHEMA_VERSION):
+            if version not in (0, 1, SCHEMA_VERSION):
                 raise SxctlError("%s was written by another sxctl version (log schema %d, this one reads %d); "
                                  "log to a new file" % (self.path, version, SCHEMA_VERSION))
+            if version == 1:
+                _read_1_as_2(self.db) if readonly else _migrate_1_to_2(self.db)
             if not readonly:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
@@ -218,7 +221,7 @@ class SQLiteStore(Sink):
         where, args = _filter(stages, start, end)
         means = ", ".join("AVG(%s)" % c for c in columns)
         return self.db.execute(
-            "SELECT stage, (time / ?) * ? AS t, %s, MAX(alarms != 0) FROM telemetry%s "
+            "SELECT stage, (time / ?) * ? AS t, %s, MAX(alarms_active != 0) FROM telemetry%s "
             "GROUP BY stage, t ORDER BY stage, t" % (means, where), [bucket_s, bucket_s] + args)
 
     def time_span(self, stages=None, start=None, end=None):
@@ -229,6 +232,26 @@ class SQLiteStore(Sink):
         """(stage, boot time) of each board reset the logger found: every epoch after the first."""
         where, args = _filter(stages, start, end, "boot_time", ["epoch > 1"])
         return self.db.execute("SELECT stage, boot_time FROM epochs%s ORDER BY stage, epoch" % where, args).fetchall()
+
+
+# Log schema 1 kept one alarm mask per record, the board's "active or not yet acknowledged".
+# Such rows keep it as alarms_active (it may include alarms no longer present) and hold NULL,
+# unknown, in alarms_unacked.
+def _migrate_1_to_2(db):
+    """Rewrite a schema 1 log in place, in one transaction: a crash leaves it as it was."""
+    db.execute("BEGIN")
+    db.execute("ALTER TABLE telemetry RENAME COLUMN alarms TO alarms_active")
+    db.execute("ALTER TABLE telemetry ADD COLUMN alarms_unacked INTEGER")
+    db.execute("PRAGMA user_version=%d" % SCHEMA_VERSION)
+    db.execute("COMMIT")
+
+
+def _read_1_as_2(db):
+    """A schema 1 log opened read-only: a temporary view (it shadows the table by name) shows it
+    with schema 2's columns, leaving the file untouched."""
+    old = ", ".join("alarms AS alarms_active, NULL AS alarms_unacked" if c == "alarms_active" else c
+                    for c in TELEMETRY_COLUMNS if c != "alarms_unacked")
+    db.execute("CREATE TEMP VIEW telemetry AS SELECT %s FROM main.telemetry" % old)
 
 
 def _filter(stages, start, end, time_column="time", terms=()):

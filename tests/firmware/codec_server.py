@@ -30,7 +30,7 @@ def parse(req):
         name = fwlib_codec.name_of(msg_type)
         frames.append({"type": msg_type, "seq": link._seq, "broadcast": broadcast,
                        "body_len": body_len,
-                       "flat": fwlib_codec.unpack(name, link.rx, proto.HEADER_SIZE)})
+                       "flat": fwlib_codec.unpack(name, link.rx, proto.HEADER_SIZE, body_len)})
 
     port = fwlib_codec.RecordingPort()
     # A fresh Link each time: a repeated write must not be taken for the host's retry.

@@ -46,21 +46,47 @@ def test_absolute_high_and_low():
     assert al.update(5000, 520, True, 2000, 0) == 0
 
 
-def test_latched_until_acknowledged():
+def test_cleared_alarm_stays_unacknowledged_but_not_active():
     al = A.Alarms()
     al.update(0, 2600, True, 2000, 0)
-    assert al.update(1000, 2000, True, 2000, 0) == A.AL_DEV_WARN | A.AL_DEV_ALARM
+    assert al.update(1000, 2000, True, 2000, 0) == 0  # the condition went: not active
     assert al.active == 0 and al.unacked == A.AL_DEV_WARN | A.AL_DEV_ALARM
-    assert al.ack(A.AL_DEV_WARN, 2000) == A.AL_DEV_ALARM
-    assert al.ack(0xFFFF, 3000) == 0
+    assert al.ack(A.AL_DEV_WARN, 2000) == 0
+    assert al.unacked == A.AL_DEV_ALARM
+    al.ack(0xFFFF, 3000)
+    assert al.unacked == 0
 
 
-def test_ack_while_active_keeps_it_shown():
+def test_ack_while_active_keeps_it_active():
     al = A.Alarms()
     al.update(0, 2600, True, 2000, 0)
     assert al.ack(0xFFFF, 0) == A.AL_DEV_WARN | A.AL_DEV_ALARM
     assert al.unacked == 0
     assert al.update(1000, 2000, True, 2000, 0) == 0  # acknowledged and gone: cleared
+    assert al.unacked == 0
+
+
+def test_isa_18_2_states_of_one_alarm():
+    # normal -> active unacked -> active acked -> normal; then active unacked -> cleared unacked
+    # -> normal, and a return while unacknowledged is active unacked again.
+    al = A.Alarms(high_mph=3000, low_mph=500)
+    al.dev_enabled = False
+    hi = A.AL_PH_HIGH
+    states = []
+
+    def state():
+        states.append((al.active & hi != 0, al.unacked & hi != 0))
+    al.update(0, 2000, True, 2000, 0); state()
+    al.update(1000, 3500, True, 2000, 0); state()
+    al.ack(hi, 1500); state()
+    al.update(2000, 2000, True, 2000, 0); state()
+    al.update(3000, 3500, True, 2000, 0); state()
+    al.update(4000, 2000, True, 2000, 0); state()
+    al.update(5000, 3500, True, 2000, 0); state()
+    al.update(6000, 2000, True, 2000, 0); state()
+    al.ack(hi, 6500); state()
+    assert states == [(False, False), (True, True), (True, False), (False, False), (True, True),
+                      (False, True), (True, True), (False, True), (False, False)]
 
 
 def test_sensor_faults_pass_through():
@@ -87,9 +113,10 @@ def test_link_loss():
     assert al.update(10000, 2000, True, 2000, 0) == 0
     assert al.update(10001, 2000, True, 2000, 0) == A.AL_LINK
     al.link_seen(12000)
-    assert al.update(13000, 2000, True, 2000, 0) == A.AL_LINK  # latched
+    assert al.update(13000, 2000, True, 2000, 0) == 0  # heard again: no longer active
+    assert al.unacked == A.AL_LINK  # but not acknowledged yet
     al.ack(A.AL_LINK, 13000)
-    assert al.update(14000, 2000, True, 2000, 0) == 0
+    assert al.update(14000, 2000, True, 2000, 0) == 0 and al.unacked == 0
 
 
 def test_link_loss_holds_until_heard_again():

@@ -9,13 +9,13 @@ from link import Link
 # Every field at the top and at the bottom of its type (u32 fields at 2^32 - 1 stay small ints
 # on this 64-bit port only; on a 32-bit board anything above 2^30 is a heap object).
 _HIGH = (0xFFFFFFFF, 0xFFFFFFFF, 0x7FFF, 0x7FFF, 0x7FFF, 0x7FFF, 0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF,
-         0xFF, 0xFF, 0xFF, 0xFF, 0xFFFF)
-_LOW = (0, 0, -0x8000, -0x8000, -0x8000, -0x8000, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+         0xFF, 0xFF, 0xFF, 0xFF, 0xFFFF, 0xFFFF)
+_LOW = (0, 0, -0x8000, -0x8000, -0x8000, -0x8000, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 
 
 def _reply(link, v):
     struct.pack_into(proto.TELEMETRY_FMT, link.tx, proto.HEADER_SIZE, v[0], v[1], v[2], v[3],
-                     v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14])
+                     v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15])
     link.reply(proto.MSG_TELEMETRY, proto.TELEMETRY_SIZE)
 
 

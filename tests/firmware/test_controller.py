@@ -37,7 +37,7 @@ def test_no_dosing_without_feed_flow():
     hal.pulses = 0
     run(ctrl, 0, 20)
     assert stage.base_dose == 0
-    assert stage.alarms & A.AL_NO_FLOW
+    assert stage.alarms_active & A.AL_NO_FLOW
 
 
 def test_broken_probe_stops_dosing_within_three_scans():
@@ -49,7 +49,7 @@ def test_broken_probe_stops_dosing_within_three_scans():
     now = run(ctrl, now, 3, period=1000)
     now = run(ctrl, now, 1, period=1000)  # the next control scan after the third bad measurement
     assert stage.base_dose == 0
-    assert stage.alarms & A.AL_PH_FAULT
+    assert stage.alarms_active & A.AL_PH_FAULT
 
 
 def test_link_loss_reaches_the_safe_state_within_its_timeout():
@@ -74,7 +74,7 @@ def test_link_loss_reaches_the_safe_state_within_its_timeout():
             ctrl.control(now, 2000)
         assert now - silent_from <= 10000, "still in auto at the link timeout"
     assert stage.mode == proto.MODE_OFF and stage.base_dose == 0 and hal.enabled is False
-    assert stage.alarms & A.AL_LINK
+    assert stage.alarms_active & A.AL_LINK
 
 
 def test_dose_cap_per_period_holds_against_a_large_request():
@@ -92,7 +92,7 @@ def test_dose_cap_per_period_holds_against_a_large_request():
         dosed_ul += ctrl.envelope.granted
     assert dosed_ul <= 10 * 10000 + 10000, dosed_ul  # 10 periods of 10 mL (the first may straddle)
     assert dosed_ul >= 5 * 10000, dosed_ul  # the cap limits dosing, it does not stop it
-    assert stage.alarms & A.AL_DOSE_CUT
+    assert stage.alarms_active & A.AL_DOSE_CUT
 
 
 def test_control_scan_allocates_nothing():
@@ -180,12 +180,12 @@ def test_a_faulted_organic_meter_raises_its_alarm_and_holds_its_pump():
                                     mode=proto.MODE_AUTO)
     hal.set_ph(1500)
     now = run(ctrl, 0, 20)
-    assert not stage.alarms & A.AL_FLOW_ORG_FAULT
+    assert not stage.alarms_active & A.AL_FLOW_ORG_FAULT
     held = stage.org_pump
     assert held > 0
     hal.org_pulses = 1000000  # far beyond any meter's pulse rate: a wiring fault, not a flow
     now = run(ctrl, now, 20)
-    assert stage.alarms & A.AL_FLOW_ORG_FAULT and not stage.alarms & A.AL_FLOW_FAULT
+    assert stage.alarms_active & A.AL_FLOW_ORG_FAULT and not stage.alarms_active & A.AL_FLOW_FAULT
     assert stage.org_pump == held  # not wound up on a reading of no flow
     assert stage.aq_pump > 0  # the feed loop, on its own meter, carries on
     hal.org_pulses = None
@@ -205,7 +205,7 @@ def test_orp_loop_doses_reagent_below_its_setpoint_only_when_enabled():
     assert stage.reagent_dose > 0
     hal.orp_uv = 1100000  # at the input rail: a fault, not a value
     run(ctrl, 20000, 4)
-    assert stage.reagent_dose == 0 and stage.alarms & A.AL_ORP_FAULT
+    assert stage.reagent_dose == 0 and stage.alarms_active & A.AL_ORP_FAULT
 
 
 def test_manual_mode_doses_the_manual_output_within_the_caps():
@@ -226,13 +226,14 @@ def test_alarms_are_queued_as_numbered_events_and_latch_until_acknowledged():
     before = ctrl.events.latest
     hal.set_ph(2300)  # 0.8 pH above setpoint: deviation warn and alarm
     now = run(ctrl, now, 4)
-    assert stage.alarms & A.AL_DEV_ALARM
+    assert stage.alarms_active & A.AL_DEV_ALARM
     assert ctrl.events.latest > before
     hal.set_ph(1500)
     now = run(ctrl, now, 6)
-    assert stage.alarms & A.AL_DEV_ALARM  # gone, but latched
+    assert not stage.alarms_active & A.AL_DEV_ALARM  # gone: no longer active,
+    assert stage.alarms_unacked & A.AL_DEV_ALARM  # but not yet acknowledged
     ctrl.ack(A.AL_DEV_WARN | A.AL_DEV_ALARM, now)
-    assert not stage.alarms & (A.AL_DEV_WARN | A.AL_DEV_ALARM)
+    assert not stage.alarms_unacked & (A.AL_DEV_WARN | A.AL_DEV_ALARM)
 
 
 def test_setpoint_change_keeps_the_running_controller_and_its_integral():
@@ -286,7 +287,7 @@ def test_acknowledging_a_dose_trip_rearms_dosing_only_below_the_trip():
     for k in range(6):
         hal.set_ph(6000 + k)  # above the 5.5 trip
         now = run(ctrl, now, 2)
-    assert ctrl.envelope.tripped and stage.alarms & A.AL_DOSE_TRIP
+    assert ctrl.envelope.tripped and stage.alarms_active & A.AL_DOSE_TRIP
     ctrl.ack(A.AL_DOSE_TRIP, now)
     assert ctrl.envelope.tripped  # still above the trip: stays latched
     hal.set_ph(1400)

@@ -23,8 +23,8 @@ class FakeHal:
 
 
 class FakeStage:
-    alarms = 0
-    latched = 0
+    alarms_active = 0
+    alarms_unacked = 0
 
 
 class FakeController:

@@ -14,7 +14,7 @@ from sxctl.commands import export
 from sxctl.logger import Logger
 
 HEADER = ("time,stage,ph,ph_setpoint,orp_mv,temperature_c,flow_aq_lpm,flow_org_lpm,base_dose_ml_min,"
-          "mode,alarms")
+          "mode,alarms_active,alarms_unacked")
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_export_of_a_sim_log_has_the_columns_and_every_row(sim_log, tmp_path):
     assert keys == sorted(keys)
     for r in rows:
         assert r["time"].endswith("Z") and r["mode"] in messages.MODES.values()
-        for name in HEADER.split(",")[2:-2]:
+        for name in HEADER.split(",")[2:-3]:
             float(r[name])
 
 
@@ -76,10 +76,37 @@ def test_export_converts_to_engineering_units_and_selects(known_log):
     # FakeBoard record n: ph 4000 + 37n mod 600, orp -200 + n mod 50, base 1500 + 13n mod 300 (raw).
     assert rows[1:] == [
         ["2027-01-15T08:00:01Z", "2", "4.074", "4.300", "-198", "38.50", "12.002", "11.800", "15.26", "auto",
-         "ph_low|flow_aq_fault"],
+         "ph_low|flow_aq_fault", "ph_low|flow_aq_fault"],
         ["2027-01-15T08:00:02Z", "2", "4.111", "4.300", "-197", "38.50", "12.003", "11.800", "15.39", "auto",
-         "ph_low|flow_aq_fault"]]
+         "ph_low|flow_aq_fault", "ph_low|flow_aq_fault"]]
     assert "2 rows written" in proc.stderr
+
+
+def test_a_log_of_schema_1_keeps_reading_and_migrates(tmp_path):
+    # A log written before the two alarm states: one `alarms` column, user_version 1.
+    db = tmp_path / "old.sqlite"
+    old = [c if c != "alarms_active" else "alarms" for c in store.TELEMETRY_COLUMNS if c != "alarms_unacked"]
+    with sqlite3.connect(db) as c:
+        c.executescript(store._SCHEMA.replace("alarms_active INTEGER NOT NULL, alarms_unacked INTEGER NOT NULL",
+                                              "alarms INTEGER NOT NULL"))
+        c.execute("PRAGMA user_version=1")
+        row = dict.fromkeys(old, 0)
+        row.update(stage=1, epoch=1, record=1, time=1_800_000_000, mode=2, alarms=1 << 3, ph=4000)
+        c.execute("INSERT INTO telemetry (%s) VALUES (%s)" % (", ".join(old), ", ".join("?" * len(old))),
+                  [row[k] for k in old])
+    proc = sxctl("export", str(db), "--csv", "-")  # read-only: the file is not changed
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.reader(io.StringIO(proc.stdout)))
+    assert rows[0] == HEADER.split(",") and rows[1][-3:] == ["auto", "ph_low", ""]
+    with sqlite3.connect(db) as c:
+        assert c.execute("PRAGMA user_version").fetchone()[0] == 1
+    s = store.SQLiteStore(db)  # opened to log into: migrated in place
+    s.write_telemetry([(1, 1, 2, 1_800_000_001, 1) + (0,) * (len(store.VALUE_FIELDS) - 2) + (1 << 3, 0)])
+    s.close()
+    with sqlite3.connect(db) as c:
+        assert c.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
+        assert c.execute("SELECT record, alarms_active, alarms_unacked FROM telemetry ORDER BY record").fetchall() == [
+            (1, 1 << 3, None), (2, 1 << 3, 0)]
 
 
 def test_export_columns_carry_the_protocols_units():

@@ -7,7 +7,7 @@ import time
 
 import pytest
 from simboards import SXCTL, sxctl
-from sxproto import messages
+from sxproto import codec, messages
 
 from sxctl import buslink
 from sxctl.bench.host_log import FakeBoard, memory_bus
@@ -48,7 +48,7 @@ def query(db, sql, *args):
 
 def board_latest(bus_path, addrs):
     with buslink.BusClient(bus_path) as bus:
-        return {a: bus.request(a, messages.BACKLOG_READ, dict(since=0), expect=messages.BACKLOG).values["latest"]
+        return {a: bus.request(a, messages.BACKLOG_READ, dict(since=0, count=0), expect=messages.BACKLOG).values["latest"]
                 for a in addrs}
 
 
@@ -267,3 +267,58 @@ def test_bench_ingest_figure_runs():
     from sxctl.bench import host_log
     figure = host_log.rows_per_s(n=2000)
     assert figure.key == "host.log_rows_per_s" and figure.value > 0
+
+
+class ShortLine:
+    """Between the logger and a FakeBoard: a reply longer than `limit` wire bytes never arrives
+    (a noisy line breaks long frames); records the count of every BACKLOG_READ sent (a retry, the
+    same frame again, once)."""
+
+    def __init__(self, port, limit):
+        self.port = port
+        self.limit = limit
+        self.counts = []
+        self._seq = None
+        port_write = port.write
+
+        def write(data):
+            for raw in codec.FrameSplitter().feed(data):
+                request = codec.decode(raw)
+                if request.message is messages.BACKLOG_READ and request.seq != self._seq:
+                    self.counts.append(request.values["count"])
+                    self._seq = request.seq
+            before = len(port.pending)
+            n = port_write(data)
+            if self.limit is not None and len(port.pending) - before > self.limit:
+                del port.pending[before:]  # lost on the line
+            return n
+        port.write = write
+
+
+def test_backfill_reads_fewer_records_while_long_replies_fail_and_full_ones_after(rig, tmp_path):
+    clock, (b1, _b2), _new_logger, db = rig
+    clock.now += 60  # 61 records waiting on the board
+    bus = memory_bus([b1], timeout=0.001)
+    line = ShortLine(bus.serial, limit=100)  # a 2-record reply (82 bytes) arrives, a 3-record one not
+    logger = Logger(bus, SQLiteStore(db), [1], clock=clock)
+    logger.poll_round()
+    assert records(db, 1) == list(range(1, b1.latest + 1))  # every record, none lost
+    assert line.counts[:3] == [messages.BACKLOG_RECORDS, 3, 1] and max(line.counts[3:]) <= 4
+    assert logger.stages[0].online
+    line.limit = None  # the line clears: full frames again
+    clock.now += 60
+    line.counts.clear()
+    logger.poll_round()
+    assert records(db, 1) == list(range(1, b1.latest + 1))
+    assert messages.BACKLOG_RECORDS in line.counts[:4] and line.counts[-1] == messages.BACKLOG_RECORDS
+
+
+def test_backfill_gives_up_the_round_only_when_a_one_record_read_fails(rig):
+    clock, (b1, _b2), _new_logger, db = rig
+    bus = memory_bus([b1], timeout=0.001)
+    logger = Logger(bus, SQLiteStore(db), [1], clock=clock)
+    logger.poll_round()
+    line = ShortLine(bus.serial, limit=30)  # not even one record gets through
+    clock.now += 30
+    logger.poll_round()
+    assert line.counts == [messages.BACKLOG_RECORDS, 3, 1] and logger.stages[0].online is False

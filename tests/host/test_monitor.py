@@ -43,7 +43,7 @@ def _board_with_alarm():
 def test_table_marks_unacknowledged_alarms_and_ack_clears_them():
     board, bus = _board_with_alarm()
     view = monitor.read_stage(bus, 1)
-    assert view.latched == 1 << 3
+    assert view.unacked == 1 << 3
     assert monitor.table([view])[2].endswith("ph_low*")
     assert monitor.acknowledge(bus, 1) == "stage 1: acknowledged ph_low; still active: ph_low"
     assert monitor.table([monitor.read_stage(bus, 1)])[2].endswith("ph_low")
@@ -75,3 +75,11 @@ def test_keys_cancel_and_edit():
     assert [keys.feed(c) for c in "a1\x1b"] == [None, None, None] and keys.typing is None
     assert [keys.feed(c) for c in "a12\x7f3\n"][-1] == ("ack", 13)
     assert keys.feed("q") == ("quit",)
+
+
+def test_alarm_text_keeps_the_two_states_apart():
+    low, trip = 1 << 3, 1 << 15
+    assert monitor.alarms_text(low, low) == "ph_low*"                    # active, unacknowledged
+    assert monitor.alarms_text(low, 0) == "ph_low"                       # active, acknowledged
+    assert monitor.alarms_text(0, trip) == "dose_trip*(cleared)"         # cleared, unacknowledged
+    assert monitor.alarms_text(0, 0) == "-"

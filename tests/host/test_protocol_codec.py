@@ -26,7 +26,18 @@ def record_values(struct):
 
 
 def message_values(message):
-    return record_values(message.body)
+    """A body's values; a trimmed record array (fields.records) sends only its used records, so
+    its unused ones are zero, as a receiver reads them back."""
+    trimmed = [f for f in fields.infos(message.body) if f.record is not None and f.trimmed]
+    if not trimmed:
+        return record_values(message.body)
+    zero = {f.name: 0 for f in fields.infos(trimmed[0].record)}
+
+    def zero_unused(values):
+        used = values["count"]
+        return dict(values, **{trimmed[0].name: values[trimmed[0].name][:used] + [dict(zero)] * (
+            trimmed[0].count - used)})
+    return record_values(message.body).map(zero_unused)
 
 
 def flatten(message, values):

@@ -1,5 +1,5 @@
 """protocol/README.md is generated from the declarations and must not drift from them."""
-from sxproto import codec, docgen, fields, messages
+from sxproto import codec, docgen, fields, messages, schema
 
 
 def test_protocol_readme_matches_the_declarations():
@@ -23,4 +23,14 @@ def _zeros(struct):
 
 def test_documented_wire_sizes_are_the_encoded_lengths():
     for m in messages.ALL:
-        assert docgen.wire_size(m) == len(codec.encode(1, 1, 0, m, _zeros(m.body))), m.name
+        trim = schema.trim(m)
+        if trim is None:
+            assert docgen.wire_size(m) == len(codec.encode(1, 1, 0, m, _zeros(m.body))), m.name
+            continue
+        # a trimmed reply: `head + size × count`, as the README gives it, for every count
+        body, wire = docgen._sizes(m)
+        head, size = (int(x) for x in wire.split(" × ")[0].split(" + "))
+        for count in range(trim.max_count + 1):
+            values = dict(_zeros(m.body), count=count)
+            assert head + size * count == len(codec.encode(1, 1, 0, m, values)), (m.name, count)
+        assert docgen.wire_size(m) == head + size * trim.max_count

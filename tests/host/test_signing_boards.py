@@ -94,7 +94,7 @@ def test_provisioned_over_usb_the_board_refuses_unsigned_writes(plant):
         assert bus.hello(KEYED)["mode"] == 0  # off after the restart that loaded the key
         bus.request(KEYED, messages.GET_TELEMETRY, expect=messages.TELEMETRY)
         bus.request(KEYED, messages.CONFIG_READ, dict(item=PH_SETPOINT), expect=messages.CONFIG_VALUE)
-        bus.request(KEYED, messages.BACKLOG_READ, dict(since=0), expect=messages.BACKLOG)
+        bus.request(KEYED, messages.BACKLOG_READ, dict(since=0, count=0), expect=messages.BACKLOG)
         # The board without a key is as before.
         bus.request(OPEN, messages.SET_MODE, AUTO, expect=messages.MODE_ACK)
     code, out = run(plant, "set", "--port", plant.bus, "--addr", str(KEYED), "mode=auto")

@@ -80,7 +80,7 @@ def test_lock_step_runs_are_identical():
 
     def run():
         result = Session(plant, 600.0, epoch0=1_700_000_000).run()
-        return [(r["record"], r["time_s"], r["ph"], r["base_dose"], r["mode"], r["alarms"])
+        return [(r["record"], r["time_s"], r["ph"], r["base_dose"], r["mode"], r["alarms_active"], r["alarms_unacked"])
                 for r in result.telemetry[1]], result.trace
 
     first, trace1 = run()

@@ -72,7 +72,7 @@ class FakeBoard:
                 record=n, time_s=self.offset + int((n - 1) * self.period), ph=4000 + n * 37 % 600,
                 ph_setpoint=4300, orp_mv=-200 + n % 50, temperature=3850, flow_aq=12000 + n % 100,
                 flow_org=11800, base_dose=1500 + n * 13 % 300, reagent_dose=0, aq_pump=120,
-                org_pump=118, valves=5, mode=2, alarms=self.alarms))
+                org_pump=118, valves=5, mode=2, alarms_active=self.alarms, alarms_unacked=self.latched))
             self.latest = n
 
     def answer(self, request):
@@ -93,7 +93,7 @@ class FakeBoard:
             self.offset = v["unix_s"] - self.uptime()
             return m.TIME_ACK, dict(unix_s=self.offset + self.uptime())
         if message is m.BACKLOG_READ:
-            got = [r for r in self.records if r["record"] > v["since"]][:m.BACKLOG_RECORDS]
+            got = [r for r in self.records if r["record"] > v["since"]][:v["count"] or m.BACKLOG_RECORDS]
             return m.BACKLOG, dict(count=len(got), oldest=self.records[0]["record"] if self.records else 0,
                                    latest=self.latest, records=_padded(got, m.BACKLOG_RECORDS, _ZERO_RECORD))
         if message is m.EVENTS_READ:
@@ -104,13 +104,14 @@ class FakeBoard:
             return m.CONFIG_VALUE, dict(item=v["item"], value=config_items.BY_ID[v["item"]].default,
                                         config_version=self.config_version)
         if message is m.GET_TELEMETRY:
-            return m.TELEMETRY, self.records[-1]
+            # the newest record with the alarm state as it is now, as a board packs its telemetry
+            return m.TELEMETRY, dict(self.records[-1], alarms_active=self.alarms, alarms_unacked=self.latched)
         if message is m.ALARM_ACK:
             acked = self.latched & v["mask"]
             self.latched &= ~v["mask"]
             if acked:
                 self.push_event(3, 0, acked & 0x7FFF)
-            return m.ALARM_STATE, dict(active=self.alarms, latched=self.latched)
+            return m.ALARM_STATE, dict(alarms_active=self.alarms, alarms_unacked=self.latched)
         code = 3 if message is m.CONFIG_READ else 1
         return m.ERROR, dict(request_type=message.type_id, code=code, detail=0)
 

@@ -25,7 +25,7 @@ BOARDS = 8
 # A plausible stage mid-run; the figures do not depend on the values.
 TELEMETRY = dict(record=48213, time_s=1718000000, ph=4250, ph_setpoint=4300, orp_mv=-212,
                  temperature=3850, flow_aq=12500, flow_org=11800, base_dose=1520, reagent_dose=0,
-                 aq_pump=130, org_pump=118, valves=5, mode=2, alarms=1)
+                 aq_pump=130, org_pump=118, valves=5, mode=2, alarms_active=1, alarms_unacked=1)
 
 # Modbus RTU carrying the same telemetry as holding registers (function 03): request of 8 bytes,
 # response of 5 + 2 N bytes, and at least 3.5 character times of silence after each frame, fixed

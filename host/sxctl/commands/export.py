@@ -11,7 +11,9 @@ EXAMPLE = "sxctl export plant.sqlite --csv plant.csv --stage 2 --from 2024-06-10
 COLUMNS = (("ph", "ph"), ("ph_setpoint", "ph_setpoint"), ("orp_mv", "orp_mv"),
            ("temperature_c", "temperature"), ("flow_aq_lpm", "flow_aq"), ("flow_org_lpm", "flow_org"),
            ("base_dose_ml_min", "base_dose"))
-HEADER = ("time", "stage") + tuple(c for c, _ in COLUMNS) + ("mode", "alarms")
+# Alarms in their two states (ISA-18.2): present now, and not yet acknowledged; the second is
+# empty for rows logged before the boards reported it (log schema 1).
+HEADER = ("time", "stage") + tuple(c for c, _ in COLUMNS) + ("mode", "alarms_active", "alarms_unacked")
 
 
 def time_arg(text):
@@ -46,10 +48,11 @@ def rows(store, stages=None, start=None, end=None):
 
     fields = [f for _, f in COLUMNS]
     convert = [(st.scale(f), st.decimals(f)) for f in fields]
-    columns = ("time", "stage") + tuple(fields) + ("mode", "alarms")
+    columns = ("time", "stage") + tuple(fields) + ("mode", "alarms_active", "alarms_unacked")
     for r in store.telemetry(stages, start, end, columns=columns):
-        values = ["%.*f" % (d, raw * s) if d else str(round(raw * s)) for raw, (s, d) in zip(r[2:-2], convert)]
-        yield [st.iso_time(r[0]), r[1]] + values + [st.mode_name(r[-2]), st.alarm_names(r[-1])]
+        values = ["%.*f" % (d, raw * s) if d else str(round(raw * s)) for raw, (s, d) in zip(r[2:-3], convert)]
+        unacked = "" if r[-1] is None else st.alarm_names(r[-1])
+        yield [st.iso_time(r[0]), r[1]] + values + [st.mode_name(r[-3]), st.alarm_names(r[-2]), unacked]
 
 
 def run(args):

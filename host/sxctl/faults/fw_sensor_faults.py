@@ -43,7 +43,7 @@ def run_fault(name, signal, alarm_bit):
         if k % 2 == 0:
             ctrl.control(now, 2 * SCAN_MS)
         max_ph = max(max_ph, stage.ph)
-        if alarm_scan < 0 and stage.alarms & alarm_bit:
+        if alarm_scan < 0 and stage.alarms_active & alarm_bit:
             alarm_scan = k
         if stop_scan < 0 and stage.base_dose == 0:
             stop_scan = k

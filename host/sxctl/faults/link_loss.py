@@ -39,7 +39,7 @@ def run(short):
                 events = bus.request(b.addr, messages.EVENTS_READ, dict(since=0), expect=messages.EVENTS).values
                 raised = [e["time_s"] for e in events["events"][:events["count"]]
                           if e["code"] == EV_RAISED and e["alarm"] == LINK_LOST_BIT]
-                safe = tel["mode"] == 0 and tel["base_dose"] == 0 and tel["alarms"] >> LINK_LOST_BIT & 1
+                safe = tel["mode"] == 0 and tel["base_dose"] == 0 and tel["alarms_active"] >> LINK_LOST_BIT & 1
                 unsafe += not safe
                 if not raised:
                     late += 1

@@ -50,7 +50,7 @@ def run(short):
             proc.wait()
             time.sleep(rng.uniform(0.0, 2.0))  # the boards keep recording meanwhile
         with BusClient(sim.bus.path) as bus:  # what each board holds now
-            latest = {a: bus.request(a, messages.BACKLOG_READ, dict(since=0), expect=messages.BACKLOG)
+            latest = {a: bus.request(a, messages.BACKLOG_READ, dict(since=0, count=0), expect=messages.BACKLOG)
                       .values["latest"] for a in range(1, STAGES + 1)}
         _logger(sim.bus.path, db, duration=4).wait(60)  # a last run catches up
     missing = 0

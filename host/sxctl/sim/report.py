@@ -51,7 +51,7 @@ class LiveTable:
                 continue
             rows.append("%-6s %7.3f %7.3f %12.2f %7s %s" % (
                 stage.name, rec["ph"] / 1000.0, rec["ph_setpoint"] / 1000.0, rec["base_dose"] / 100.0,
-                messages.MODES[rec["mode"]], alarm_text(rec["alarms"])))
+                messages.MODES[rec["mode"]], alarm_text(rec["alarms_active"])))
         return [head] + rows
 
 
@@ -85,7 +85,7 @@ def summary(result, last_s=600.0, band=0.1):
             used_ml += a["base_dose"] / 100.0 * (b["time_s"] - a["time_s"]) / 60.0
         alarms = 0
         for r in recs:
-            alarms |= r["alarms"]
+            alarms |= r["alarms_active"] | r["alarms_unacked"]
         rows.append(dict(stage=stage.name, records=len(recs), ph=tail[-1]["ph"] / 1000.0,
                          setpoint=tail[-1]["ph_setpoint"] / 1000.0,
                          mean_ph=sum(r["ph"] for r in tail) / len(tail) / 1000.0, max_error=max(err),

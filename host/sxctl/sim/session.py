@@ -179,7 +179,12 @@ class Session:
             link = plantlink.PlantLink(links, self.timeout_s, why=sim.board_status)
             with BusClient(sim.bus.path, timeout=self.bus_timeout_s, retries=3) as client:
                 self.bus = client
+                # Commissioning is on a clean bus: a slow answer (a config write stores files,
+                # a loaded host) is waited for, not taken for a lost frame; the run's polls then
+                # use the short timeout.
+                client.timeout = max(self.bus_timeout_s, _COMMISSION_TIMEOUT_S)
                 self._configure(client)
+                client.timeout = self.bus_timeout_s
                 self.logger = Logger(client, self.sink, [s.address for s in plant.stages], period=self.poll_s,
                                      clock=lambda: self.epoch0 + self.t_s, say=self.say)
                 self.logger.retry_s = 0.0  # a stage that missed a round is asked again the next one
@@ -282,10 +287,13 @@ class Session:
         for addr, got in self.telemetry.items():
             if got:
                 self.latest[addr] = got[-1]
-                if self.acknowledge and got[-1]["alarms"]:
+                if self.acknowledge and got[-1]["alarms_unacked"]:
                     client.request(addr, messages.ALARM_ACK, dict(mask=0xFFFF), expect=messages.ALARM_STATE)
         if self.on_poll is not None:
             self.on_poll(self, self.t_s)
+
+
+_COMMISSION_TIMEOUT_S = 1.0
 
 
 class _Mode:

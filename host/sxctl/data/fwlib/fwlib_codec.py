@@ -15,8 +15,9 @@ _layouts = {}
 
 
 def layout(name):
-    """(head format, arrays) of a message; arrays are (offset, count, format, size) per record
-    array, read from proto's NAME_FIELD_OFFSET/_COUNT/_FMT/_SIZE constants."""
+    """(head format, arrays) of a message; arrays are (offset, count, format, size, trimmed) per
+    record array, read from proto's NAME_FIELD_OFFSET/_COUNT/_FMT/_SIZE/_TRIMMED constants. A
+    trimmed array is sent up to its used records, the number in the body's first field."""
     found = _layouts.get(name)
     if found is not None:
         return found
@@ -28,7 +29,8 @@ def layout(name):
         for attr in _P:
             if attr.startswith(prefix) and attr.endswith("_OFFSET"):
                 base = attr[:-len("_OFFSET")]
-                arrays.append((_P[attr], _P[base + "_COUNT"], _P[base + "_FMT"], _P[base + "_SIZE"]))
+                arrays.append((_P[attr], _P[base + "_COUNT"], _P[base + "_FMT"], _P[base + "_SIZE"],
+                               _P.get(base + "_TRIMMED", 0)))
         arrays.sort()
     found = _layouts[name] = (fmt, arrays)
     return found
@@ -53,14 +55,19 @@ def _text_in(values):
     return [v.encode() if isinstance(v, str) else v for v in values]
 
 
-def unpack(name, buf, offset):
-    """The flat list of a message body at buf[offset:]."""
+def unpack(name, buf, offset, body_len=None):
+    """The flat list of a message body at buf[offset:]; records past `body_len` (a trimmed
+    array's unsent ones) read as zeros."""
     fmt, arrays = layout(name)
     flat = _text_out(struct.unpack_from(fmt, buf, offset))
-    for at, count, rec_fmt, rec_size in arrays:
-        start = offset + at
-        flat.append([_text_out(struct.unpack_from(rec_fmt, buf, start + i * rec_size))
-                     for i in range(count)])
+    zero = bytes(256)
+    for at, count, rec_fmt, rec_size, _trimmed in arrays:
+        recs = []
+        for i in range(count):
+            start = at + i * rec_size
+            sent = body_len is None or start + rec_size <= body_len
+            recs.append(_text_out(struct.unpack_from(rec_fmt, buf if sent else zero, offset + start if sent else 0)))
+        flat.append(recs)
     return flat
 
 
@@ -69,9 +76,11 @@ def pack(name, buf, offset, flat):
     fmt, arrays = layout(name)
     head = len(flat) - len(arrays)
     struct.pack_into(fmt, buf, offset, *_text_in(flat[:head]))
-    for (at, count, rec_fmt, rec_size), recs in zip(arrays, flat[head:]):
+    for (at, count, rec_fmt, rec_size, trimmed), recs in zip(arrays, flat[head:]):
         for i in range(count):
             struct.pack_into(rec_fmt, buf, offset + at + i * rec_size, *_text_in(recs[i]))
+        if trimmed:
+            return at + flat[0] * rec_size
     return size_of(name)
 
 
