@@ -200,6 +200,9 @@ ALARM_STATE = Message(0x8B, "ALARM_STATE", c.Struct(
     num("latched", c.Int16ul, doc="alarm bits not yet acknowledged"),
 ), "Alarm state after an acknowledge.")
 
+ALARMS_READ = Message(0x11, "ALARMS_READ", c.Struct(),
+    "Read the alarm state (answered with ALARM_STATE) without acknowledging anything: a read, never signed.")
+
 BACKLOG_READ = Message(0x0C, "BACKLOG_READ", c.Struct(
     num("since", c.Int32ul, doc="return records with a sequence number above this"),
 ), "Read stored telemetry records, to fill a gap after an outage.")
@@ -274,7 +277,7 @@ TO_REPL_MAGIC = 0x5245504C
 ALL = (HELLO, INFO, PING, PONG, GET_TELEMETRY, TELEMETRY, STREAM, STREAM_ACK, CONFIG_READ,
        CONFIG_VALUE, CONFIG_WRITE, CONFIG_ACK, SET_MODE, MODE_ACK, SET_SETPOINT, SETPOINT_ACK,
        CALIBRATE, CAL_STATUS, EVENTS_READ, EVENTS, ALARM_ACK, ALARM_STATE, BACKLOG_READ, BACKLOG,
-       TIME_SYNC, TIME_ACK, REBOOT, TO_REPL, SIGNING_READ, SIGNING_STATE, ACK, ERROR)
+       TIME_SYNC, TIME_ACK, REBOOT, TO_REPL, SIGNING_READ, SIGNING_STATE, ALARMS_READ, ACK, ERROR)
 BY_ID = {m.type_id: m for m in ALL}
 BY_NAME = {m.name: m for m in ALL}
 

@@ -27,6 +27,8 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
+    from . import keys
+    args.env_key = keys.take_environment()  # handed to the verb, kept from every child process
     try:
         return args.run(args)
     except SxctlError as e:

@@ -238,9 +238,6 @@ def load(path):
     plant, problems = check_text(data.decode("utf-8", errors="replace"), str(path))
     if problems:
         raise PlantFileError(str(path), problems)
-    if plant.key_file:
-        from . import keys
-        keys.use_plant_key_file(plant.key_file)  # every BusClient of this run signs with it
     return plant
 
 

@@ -11,7 +11,7 @@ from sxproto import messages
 
 from sxctl import buslink
 from sxctl.bench.host_log import FakeBoard, memory_bus
-from sxctl.commands.log import stage_list
+from sxctl.commands.common import stage_list
 from sxctl.logger import Logger
 from sxctl.store import Sink, SQLiteStore
 

@@ -105,6 +105,8 @@ class FakeBoard:
                                         config_version=self.config_version)
         if message is m.GET_TELEMETRY:
             return m.TELEMETRY, self.records[-1]
+        if message is m.ALARMS_READ:
+            return m.ALARM_STATE, dict(active=self.alarms, latched=self.latched)
         if message is m.ALARM_ACK:
             acked = self.latched & v["mask"]
             self.latched &= ~v["mask"]

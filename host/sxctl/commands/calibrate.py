@@ -2,7 +2,7 @@
 from . import common
 
 HELP = "calibrate a board's pH, ORP or flow input (guided, or scripted with --yes)"
-EXAMPLE = "sxctl calibrate ph --port /dev/ttyUSB0 --addr 2 --points 7.00,4.00 --temperature 21.5"
+EXAMPLE = "sxctl calibrate ph --bus /dev/ttyUSB0 --addr 2 --points 7.00,4.00 --temperature 21.5"
 
 
 def add_arguments(p):
@@ -21,7 +21,6 @@ def add_arguments(p):
 
 
 def run(args):
-    from ..buslink import BusClient
     from ..calibrate import Wizard
 
     default = {"ph": "7.00,4.00,10.01", "orp": "225"}.get(args.sensor)
@@ -29,7 +28,8 @@ def run(args):
     if not points or points == [""]:
         from ..errors import SxctlError
         raise SxctlError("give the volume run through the meter with --points, in mL")
-    with BusClient(args.port, baud=args.baud) as bus:
+    plant = common.load_plant(args)
+    with common.open_bus(args, plant) as bus:
         bus.hello(args.addr)
         wizard = Wizard(bus, args.addr, args.sensor, assume_yes=args.yes,
                         stable_timeout=args.stable_timeout, settle_s=args.settle)
