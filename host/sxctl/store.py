@@ -234,7 +234,10 @@ class SQLiteStore(Sink):
         """(stage, bucket start time, mean of each column, max of alarms) per stage and bucket of
         `bucket_s` seconds, ordered by stage and time: a long log reduced for a plot."""
         where, args = _filter(stages, start, end)
-        means = ", ".join("AVG(%s)" % c for c in columns)
+        # a faulted input's value is no reading: left out of the mean (a bucket of only faulted
+        # values is NULL, a gap in the plot, never a line at 0)
+        means = ", ".join("AVG(CASE WHEN alarms & %d THEN NULL ELSE %s END)" % (fault_mask(c), c)
+                          if fault_mask(c) else "AVG(%s)" % c for c in columns)
         return self.db.execute(
             "SELECT stage, (time / ?) * ? AS t, %s, MAX(alarms != 0) FROM telemetry%s "
             "GROUP BY stage, t ORDER BY stage, t" % (means, where), [bucket_s, bucket_s] + args)
@@ -307,6 +310,12 @@ def faulted(name, alarms):
     """Whether telemetry field `name` is faulted by the record's active `alarms`."""
     alarm = FAULT_ALARMS.get(name)
     return alarm is not None and bool(alarms >> _ALARM_BITS[alarm] & 1)
+
+
+def fault_mask(name):
+    """The alarm bit that faults telemetry field `name`, 0 if none."""
+    alarm = FAULT_ALARMS.get(name)
+    return 1 << _ALARM_BITS[alarm] if alarm else 0
 
 
 def in_range(name, raw):

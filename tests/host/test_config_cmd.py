@@ -179,7 +179,9 @@ def test_set_stops_at_a_refusal_naming_key_and_reason(sim3):
     proc = sxctl("set", "--port", sim3.bus, "--addr", "3", "ph_high_trip=3", "ph_setpoint=4", "pid_kp=2")
     assert proc.returncode == 1
     assert proc.stdout == "board 3: ph_high_trip = 3.000 pH\n"
-    assert "board 3 refused ph_setpoint=4: config rule violated; applied before it: ph_high_trip" in proc.stderr
+    assert ("board 3 would refuse ph_setpoint=4, so it was not sent: the rule ph_setpoint must lie between "
+            "ph_low_alarm and ph_high_trip (ph_setpoint 4.000 pH asked, ph_low_alarm 0.000 pH on the board, "
+            "ph_high_trip 3.000 pH on the board); applied before it: ph_high_trip") in proc.stderr
     with buslink.BusClient(sim3.bus) as bus:
         assert read(bus, 3, ["ph_setpoint", "pid_kp"]) == dict(
             ph_setpoint=ITEMS["ph_setpoint"].default, pid_kp=ITEMS["pid_kp"].default)

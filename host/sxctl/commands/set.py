@@ -134,8 +134,8 @@ def _check_rules(bus, addr, key, raw, text, done):
     board, _ = configapply.read_board(bus, addr)
     broken = configapply.rules_after(board, {key: raw}, given="asked", kept="on the board")
     if broken:
-        raise SxctlError("nothing sent for %s=%s: %s; %s" % (
-            key, text, broken, "applied before it: " + ", ".join(done) if done else "nothing was changed"))
+        raise SxctlError("board %d would refuse %s=%s, so it was not sent: the rule %s; %s" % (
+            addr, key, text, broken, "applied before it: " + ", ".join(done) if done else "nothing was changed"))
 
 
 def _write_item(bus, addr, item, raw):
