@@ -158,7 +158,8 @@ SETPOINT_ACK = Message(0x88, "SETPOINT_ACK", c.Struct(
 CALIBRATE = Message(0x09, "CALIBRATE", c.Struct(
     num("sensor", c.Int8ub, "", "CAL_SENSORS", 1, 0, 3),
     num("step", c.Int8ub, "", "CAL_STEPS", 1, 0, 4),
-    num("reference", c.Int32sl, "", "buffer pH at 25 °C (0.001 pH), ORP solution (mV), or volume (mL)"),
+    num("reference", c.Int32sl, "", "pH: the buffer's pH at its temperature (0.001 pH, from the host's "
+        "buffer tables, sxproto/buffers.py); ORP: the solution (mV); flow: the volume (mL)"),
     num("temperature", c.Int16sl, "°C", "buffer temperature; -32768: use the probe", 0.01),
 ), "One step of a calibration: begin, take a point, commit or abort.")
 

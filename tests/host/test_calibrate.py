@@ -11,7 +11,8 @@ class Reply:
 
 
 class FakeBoard:
-    """Answers CALIBRATE like firmware/calibration.py, for a scripted electrode."""
+    """Answers CALIBRATE like firmware/calibration.py, for a scripted electrode sitting in the
+    buffer of pH `in_buffer` (moved by the wizard's prompts through `say`)."""
 
     def __init__(self, slope_pct=98.0, offset_mv=5.0, unstable_polls=2):
         self.slope = slope_pct
@@ -21,8 +22,15 @@ class FakeBoard:
         self.points = 0
         self.committed = False
         self.aborted = False
+        self.in_buffer = 7.0
+        self.alarms = 0
+
+    def live_uv(self):
+        return int(self.offset * 1000 - (self.in_buffer - 7.0) * 59160 * self.slope / 100)
 
     def request(self, addr, message, values=None, expect=None):
+        if message is messages.GET_TELEMETRY:
+            return Reply(dict(alarms=self.alarms, temperature=2500))
         assert message is messages.CALIBRATE and expect is messages.CAL_STATUS
         step = values["step"]
         self.steps.append((step, values["reference"], values["temperature"]))
@@ -41,7 +49,7 @@ class FakeBoard:
         reject = not 85 <= self.slope <= 105 or abs(self.offset) > 60
         warn = not 95 <= self.slope <= 105 or abs(self.offset) > 30
         verdict = 0 if not self.points else (3 if reject else 2 if warn else 1)
-        return Reply(dict(sensor=0, points=self.points, live_uv=int(self.offset * 1000), live_value=7000,
+        return Reply(dict(sensor=0, points=self.points, live_uv=self.live_uv(), live_value=7000,
                           stable=stable, slope_acid=int(self.slope * 100), slope_base=int(self.slope * 100),
                           offset_uv=int(self.offset * 1000), verdict=verdict, cal_id=4 if self.committed else 3))
 
@@ -49,8 +57,13 @@ class FakeBoard:
 def _wizard(board, answers=(), **kw):
     said = []
     answers = list(answers)
-    wizard = Wizard(board, 2, "ph", ask=lambda text: said.append(text) or answers.pop(0),
-                    say=said.append, poll_s=0, settle_s=0, **kw)
+
+    def told(text):  # the user puts the probe where a prompt says
+        said.append(text)
+        if "buffer (pH" in text:
+            board.in_buffer = float(text.split("buffer (pH ")[1].split()[0])
+    wizard = Wizard(board, 2, "ph", ask=lambda text: told(text) or answers.pop(0),
+                    say=told, poll_s=0, settle_s=0, fault_grace_s=0, **kw)
     return wizard, said
 
 
@@ -60,8 +73,8 @@ def test_scripted_two_point_calibration_waits_for_stable_readings_and_commits():
     status = wizard.run(["7.00", "4.00"], temperature_c=21.5)
     assert board.committed and not board.aborted
     points = [s for s in board.steps if s[0] == 2]
-    assert points == [(2, 7000, 2150), (2, 4000, 2150)]
-    polls_before_first_point = board.steps.index((2, 7000, 2150)) - 1
+    assert points == [(2, 7014, 2150), (2, 4000, 2150)]  # each buffer's pH at 21.5 °C (7.00 reads 7.014)
+    polls_before_first_point = board.steps.index((2, 7014, 2150)) - 1
     assert polls_before_first_point == 4  # two unstable polls, then stable twice (held settle_s)
     assert status["slope_acid"] == 9800
     text = "\n".join(said)
@@ -82,15 +95,45 @@ def test_interactive_prompts_and_declined_commit_aborts():
     assert wizard.run(["7.00", "10.01"]) is None
     prompts = [s for s in said if s.endswith("(Ctrl-C aborts) ")]
     assert len(prompts) == 2 and "pH 7.00 buffer" in prompts[0] and "pH 10.01 buffer" in prompts[1]
+    assert "(pH 10.010 at 25.0 °C)" in prompts[1]  # the board's temperature input, no --temperature
     assert board.aborted and not board.committed
 
 
 def test_unknown_buffer_is_refused_before_the_board_is_touched():
     board = FakeBoard()
     wizard, _ = _wizard(board, assume_yes=True)
-    with pytest.raises(Exception, match="buffers are 4.00, 7.00 and 10.01"):
-        wizard.run(["6.86"])
-    assert board.aborted
+    with pytest.raises(Exception, match="no pH buffer '6.87': the buffers are 1.68, 2.00, 4.00"):
+        wizard.run(["7.00", "6.87"])
+    assert board.steps == []  # nothing begun on the board
+
+
+def test_a_railed_electrode_is_refused_and_a_faulted_ph_never_shown_as_a_number():
+    board = FakeBoard(offset_mv=2000.0)  # railed at +2000 mV: once "pH 7.000 stable"
+    board.alarms = 1 << 4  # ph_sensor_fault
+    wizard, said = _wizard(board, assume_yes=True)
+    with pytest.raises(CalibrationFailed, match="reads \\+2000 mV, beyond the ±700 mV.*ph_sensor_fault"):
+        wizard.run(["7.00", "4.00"])
+    assert board.aborted and not any(s[0] == 2 for s in board.steps)
+    live = [text for text in said if text.startswith("  live")]
+    assert live and all("pH  FAULT" in text and "7.000" not in text for text in live)
+
+
+def test_under_yes_a_point_waits_for_the_reading_to_move_then_times_out_saying_why():
+    board = FakeBoard(unstable_polls=0)
+    wizard, said = _wizard(board, assume_yes=True, stable_timeout=0.2)
+    wizard.say = said.append  # nobody moves the probe: it stays in the 7.00 buffer
+    with pytest.raises(CalibrationFailed, match="did not move as expected for the pH 4.00 buffer"):
+        wizard.run(["7.00", "4.00"])
+    assert [s[0] for s in board.steps].count(2) == 1 and board.aborted
+    assert any("has not moved as it should" in text for text in said)
+
+
+def test_buffers_are_taken_mid_first_at_their_temperature():
+    from sxctl.calibrate import ph_points
+
+    assert ph_points(["1.68", "4.00"]) == ["4.00", "1.68"]
+    assert ph_points(["4", "7", "10"]) == ["7.00", "4.00", "10.01"]
+    assert ph_points(["2.00", "6.86", "9.18"]) == ["6.86", "2.00", "9.18"]
 
 
 # --- end to end: a virtual board whose electrode sits in simulated buffers -----------------------

@@ -10,14 +10,23 @@ def add_arguments(p):
     common.bus_port(p)
     common.board_addr(p)
     p.add_argument("--points", default=None,
-                   help="pH buffers (default 7.00,4.00,10.01; mid point first), the ORP standard in mV "
-                        "(default 225), or the volume in mL run through a flow meter")
+                   help="pH buffers, any two or three of %s (default 7.00,4.00,10.01; for a stage at pH 1-3 "
+                        "e.g. 1.68,4.00; the one nearest 7 is taken first), the ORP standard in mV (default 225), "
+                        "or the volume in mL run through a flow meter" % ", ".join(_buffer_names()))
     p.add_argument("--temperature", type=float, default=None,
                    help="buffer temperature in °C (default: the board's temperature input)")
-    p.add_argument("--yes", action="store_true", help="no prompts: take each point when stable and commit")
-    p.add_argument("--stable-timeout", type=float, default=120.0, help="seconds to wait for a stable reading")
+    p.add_argument("--yes", action="store_true",
+                   help="no prompts: take each point when stable (and moved from the previous buffer's "
+                        "reading as it should) and commit")
+    p.add_argument("--stable-timeout", type=float, default=120.0,
+                   help="seconds to wait for a stable reading in each buffer (default 120)")
     p.add_argument("--settle", type=float, default=10.0,
                    help="seconds a stable reading must hold before a point is taken (default 10)")
+
+
+def _buffer_names():
+    from sxproto import buffers
+    return list(buffers.BUFFERS)
 
 
 def run(args):
