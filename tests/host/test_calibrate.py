@@ -158,6 +158,9 @@ class Beaker:
     def __init__(self, link):
         self.link = link
         self.ph = 7.0
+        self.temperature_c = 25.0
+        self.railed_uv = None  # an electrode stuck at this potential instead
+        self.ticks = 0
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -165,7 +168,9 @@ class Beaker:
         t = 0
         while not self.stop.is_set():
             t += 1000
-            self.link.send(plantlink.sense_record(t, ph_uv=electrode_uv(self.ph, 25.0, OFFSET_UV, SLOPE)))
+            self.ticks += 1
+            uv = self.railed_uv if self.railed_uv is not None else electrode_uv(self.ph, self.temperature_c, OFFSET_UV, SLOPE)
+            self.link.send(plantlink.sense_record(t, ph_uv=uv))
             deadline = time.monotonic() + 5
             while not self.link.read() and time.monotonic() < deadline and not self.stop.is_set():
                 time.sleep(0.001)
@@ -205,3 +210,106 @@ def test_scripted_ph_calibration_with_simulated_buffers_gives_the_electrode_slop
     assert abs(read["ph_cal_offset"] - OFFSET_UV) <= 200  # µV
     assert abs(read["ph_cal_slope_acid"] - SLOPE * 10000) <= 10  # 0.01 %
     assert read["ph_cal_id"] == 1
+
+
+@pytest.fixture(scope="module")
+def beaker():
+    """One virtual board whose electrode sits in a simulated beaker, and a bus client to it."""
+    sim = Simulator(1, heapsize="%dK" % boards.load("unix-sim")["heap_kb"], plant_link=True)
+    link = sim.plant_links[1]
+    link.preload(plantlink.sense_record(0, ph_uv=electrode_uv(7.0, 25.0, OFFSET_UV, SLOPE)))
+    beaker = Beaker(link)
+    sim.start()
+    halt = sim.run_in_background()
+    beaker.thread.start()
+    try:
+        sim.wait_ready()
+        with BusClient(sim.bus.path) as bus:
+            beaker.bus = bus
+            yield beaker
+    finally:
+        halt()
+        beaker.stop.set()
+        sim.close()
+
+
+def _cal_items(bus):
+    return {name: bus.request(1, messages.CONFIG_READ, dict(item=config_items.BY_NAME[name].id),
+                              expect=messages.CONFIG_VALUE).values["value"]
+            for name in ("ph_cal_offset", "ph_cal_slope_acid", "ph_cal_id")}
+
+
+def test_a_railed_electrode_on_a_board_is_refused_and_nothing_committed(beaker):
+    before = _cal_items(beaker.bus)
+    beaker.railed_uv = 2_000_000
+    try:
+        wizard = Wizard(beaker.bus, 1, "ph", say=lambda text: None, assume_yes=True, poll_s=0.05,
+                        stable_timeout=20, settle_s=0.3, fault_grace_s=0.5)
+        with pytest.raises(CalibrationFailed, match="beyond the ±700 mV a pH electrode gives"):
+            wizard.run(["7.00", "4.00"], temperature_c=25.0)
+    finally:
+        beaker.railed_uv = None
+    assert _cal_items(beaker.bus) == before
+
+
+def test_under_yes_a_late_buffer_change_is_waited_for_and_gives_the_electrode_slope(beaker):
+    beaker.ph, beaker.temperature_c = 7.0, 25.0
+    said = []
+
+    def say(text):  # the user is slow: the probe reaches the 4.00 buffer 40 ticks after the prompt
+        said.append(text)
+        if text.startswith("Rinse the probe and put it in the pH 4.00 buffer"):
+            start = beaker.ticks
+            threading.Thread(target=lambda: _move_when(beaker, start + 40, 4.0), daemon=True).start()
+    wizard = Wizard(beaker.bus, 1, "ph", say=say, assume_yes=True, poll_s=0.05, stable_timeout=60, settle_s=0.3)
+    status = wizard.run(["7.00", "4.00"], temperature_c=25.0)
+    assert any("has not moved as it should" in text for text in said)  # it waited, and said so
+    read = _cal_items(beaker.bus)
+    assert status["verdict"] == 1
+    assert abs(read["ph_cal_slope_acid"] - SLOPE * 10000) <= 10  # not the 0 % of a point taken too early
+    assert abs(read["ph_cal_offset"] - OFFSET_UV) <= 200
+
+
+def _move_when(beaker, tick, ph):
+    while beaker.ticks < tick and not beaker.stop.is_set():
+        time.sleep(0.005)
+    beaker.ph = ph
+
+
+def test_a_1_68_and_4_00_calibration_at_20_c_follows_the_buffer_tables(beaker):
+    from sxproto import buffers
+
+    beaker.temperature_c = 20.0
+    order = iter((4.0, 1.675))  # the electrode sits in each buffer at its 20 °C pH (1.68 reads 1.675)
+
+    def say(text):
+        if text.startswith("Rinse the probe"):
+            beaker.ph = next(order)
+    try:
+        wizard = Wizard(beaker.bus, 1, "ph", say=say, assume_yes=True, poll_s=0.05, stable_timeout=60, settle_s=0.3)
+        status = wizard.run(["1.68", "4.00"], temperature_c=20.0)
+    finally:
+        beaker.temperature_c = 25.0
+    assert buffers.ph_at("1.68", 20.0) == 1.675 and buffers.ph_at("4.00", 20.0) == 4.000
+    read = _cal_items(beaker.bus)
+    assert status["verdict"] == 1
+    assert abs(read["ph_cal_slope_acid"] - SLOPE * 10000) <= 10
+    assert abs(read["ph_cal_offset"] - OFFSET_UV) <= 300  # the potential at pH 7.00, extrapolated
+
+
+def test_the_buffer_table_gives_each_buffer_at_its_temperature():
+    from sxproto import buffers
+
+    temps = (0, 10, 20, 25, 30, 40, 50)
+    assert [buffers.ph_at("7.00", t) for t in temps] == [7.12, 7.06, 7.02, 7.00, 6.99, 6.98, 6.97]
+    assert [buffers.ph_at("10.01", t) for t in temps] == [10.32, 10.18, 10.06, 10.01, 9.97, 9.89, 9.83]
+    assert [buffers.ph_at("4.00", t) for t in temps] == [4.00, 4.00, 4.00, 4.00, 4.01, 4.03, 4.06]
+    assert buffers.ph_at("10.01", 15) == 10.12 and buffers.ph_at("4.00", 35) == 4.02
+    assert buffers.ph_at("7", 22.5) == 7.01
+    # primary (NIST/DIN 19266) buffers at 25 °C are their names
+    assert [buffers.ph_at(n, 25) for n in ("1.68", "4.005", "6.86", "9.18")] == [1.679, 4.005, 6.865, 9.180]
+    assert buffers.ph_at("1.68", 37.5) == 1.691  # between 35 (1.688) and 40 (1.694)
+    with pytest.raises(buffers.BufferError, match="tabulated for 5-50 °C"):
+        buffers.ph_at("2.00", 2.0)
+    with pytest.raises(buffers.BufferError, match="no pH buffer '3.00'"):
+        buffers.name_of("3.00")
