@@ -32,6 +32,10 @@ def read_board(bus, addr):
             v = bus.request(addr, messages.CONFIG_READ, dict(item=item.id), expect=messages.CONFIG_VALUE).values
             if v["item"] != item.id:
                 raise SxctlError("board %d answered item %d when asked for %s" % (addr, v["item"], item.name))
+            if not item.lo <= v["value"] <= item.hi:
+                raise SxctlError("board %d holds %s = %d, outside its declared range %s: its config is not "
+                                 "believed; read it with `sxctl config diff` and apply the plant file"
+                                 % (addr, item.name, v["value"], plantfile.item_range(item)))
             values[item.name] = v["value"]
             versions.add(v["config_version"])
         if len(versions) == 1:

@@ -44,6 +44,9 @@ SUSPECT_ROUNDS = 3  # a new epoch in this many rounds running: the board's answe
 SUSPECT_PAUSE_S = 30.0
 
 
+ALARM_EVENTS = {code for code, kind in messages.EVENT_CODES.items() if kind in ("raised", "cleared")}
+
+
 class Suspect(SxctlError):
     """A board whose answers contradict each other (resets it cannot have made)."""
 
@@ -293,14 +296,20 @@ class Logger:
             rows = []
             for e in events:
                 code = e["code"]
+                if code not in store.EVENT_KINDS or (code in ALARM_EVENTS and e["alarm"] not in messages.ALARMS):
+                    stage.refused += 1  # no event the protocol declares: counted, not stored
+                    self.sink.write_gap((addr, mark.epoch, "refused events", e["seq"], e["seq"], round(self.clock())))
+                    continue
                 rows.append((addr, mark.epoch, e["seq"], self.record_time(mark, e["time_s"]), e["time_s"], code,
                              store.EVENT_KINDS.get(code, "code %d" % code), e["alarm"], e["value"]))
                 if store.EVENT_KINDS.get(code) in ("config", "calibration"):  # store the config it left
                     stage.config_due = True
-            self.sink.write_events(rows)
+            if rows:
+                self.sink.write_events(rows)
             self.events += len(rows)
             mark.event = events[-1]["seq"]
-            mark.last_time = max(mark.last_time, rows[-1][3])
+            if rows:
+                mark.last_time = max(mark.last_time, rows[-1][3])
             if events[-1]["seq"] >= reply["latest"]:
                 return
 
@@ -316,6 +325,11 @@ class Logger:
             except RemoteError:
                 continue  # an item this firmware does not have
             version = v["config_version"]
+            if v["item"] != item.id or not item.lo <= v["value"] <= item.hi:
+                stage.refused += 1  # not the item asked, or outside its declared range: not stored
+                self.say("stage %d: config item %s not stored: the board answered item %d = %d, outside %d..%d"
+                         % (stage.addr, item.name, v["item"], v["value"], item.lo, item.hi))
+                continue
             rows.append((stage.addr, stage.mark.epoch, now, version, item.id, item.name, v["value"]))
         self.sink.write_config(rows)
         stage.mark.config_version = version

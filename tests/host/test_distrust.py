@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 from PIL import Image
-from sxproto import messages
+from sxproto import config_items, messages
 
 from sxctl import buslink, logger as logger_mod, monitor, store
 from sxctl.bench.host_log import FakeBoard, MemoryPort, memory_bus
@@ -295,3 +295,30 @@ def test_a_locked_database_is_survived_too(tmp_path):
     with sqlite3.connect(db) as c:
         got = [r[0] for r in c.execute("SELECT record FROM telemetry ORDER BY record")]
     assert got == list(range(1, len(got) + 1)) and len(got) >= 3
+
+
+class GarblingBoard(FakeBoard):
+    """Answers one config item out of its declared range, and queues an event of no known code."""
+
+    def _handle(self, message, v):
+        reply, values = super()._handle(message, v)
+        if message is messages.CONFIG_READ and v["item"] == config_items.BY_NAME["ph_setpoint"].id:
+            values = dict(values, value=32000)
+        return reply, values
+
+
+def test_out_of_range_config_and_unknown_events_are_not_stored(tmp_path):
+    from sxctl import configapply
+
+    clock = Clock()
+    board = GarblingBoard(1, clock)
+    board.push_event(99, 0, 0)
+    log, said = _log(tmp_path, [board], rounds=2)
+    with sqlite3.connect(tmp_path / "log.sqlite") as c:
+        assert c.execute("SELECT COUNT(*) FROM config WHERE name = 'ph_setpoint'").fetchone()[0] == 0
+        assert c.execute("SELECT COUNT(*) FROM config").fetchone()[0] == len(config_items.ITEMS) - 1
+        assert c.execute("SELECT COUNT(*) FROM events WHERE code = 99").fetchone()[0] == 0
+        assert c.execute("SELECT COUNT(*) FROM gaps WHERE kind = 'refused events'").fetchone()[0] == 1
+    assert any("config item ph_setpoint not stored" in text for text in said)
+    with pytest.raises(Exception, match="holds ph_setpoint = 32000, outside its declared range"):
+        configapply.read_board(log.bus, 1)

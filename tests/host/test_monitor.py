@@ -79,3 +79,21 @@ def test_keys_cancel_and_edit():
     assert [keys.feed(c) for c in "a1\x1b"] == [None, None, None] and keys.typing is None
     assert [keys.feed(c) for c in "a12\x7f3\n"][-1] == ("ack", 13)
     assert keys.feed("q") == ("quit",)
+
+
+class _Tty(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_alarms_are_coloured_only_on_a_terminal_and_never_with_no_color(monkeypatch):
+    board, bus = _board_with_alarm()
+    view = monitor.read_stage(bus, 1)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert monitor.colour_wanted(_Tty()) and not monitor.colour_wanted(io.StringIO())
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not monitor.colour_wanted(_Tty())
+    coloured = monitor.table([view], colour=True)
+    assert "\x1b[31malarms: ph_low*\x1b[0m" in coloured[3]
+    assert not any("\x1b" in line for line in monitor.table([view], colour=False))
+    assert all(len(line) <= monitor.WIDTH for line in monitor.table([view]))
