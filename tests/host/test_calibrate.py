@@ -177,41 +177,6 @@ class Beaker:
             time.sleep(0.005)  # leave the bus some room between ticks
 
 
-def test_scripted_ph_calibration_with_simulated_buffers_gives_the_electrode_slope_and_offset():
-    sim = Simulator(1, heapsize="%dK" % boards.load("unix-sim")["heap_kb"], plant_link=True)
-    link = sim.plant_links[1]
-    link.preload(plantlink.sense_record(0, ph_uv=electrode_uv(7.0, 25.0, OFFSET_UV, SLOPE)))
-    beaker = Beaker(link)
-    try:
-        sim.start()
-        halt = sim.run_in_background()
-        beaker.thread.start()
-        try:
-            sim.wait_ready()
-            with BusClient(sim.bus.path) as bus:
-                buffers = iter((7.0, 4.0))
-
-                def ask(text):  # the user moves the probe when asked, then presses Enter
-                    if "buffer" in text:
-                        beaker.ph = next(buffers)
-                    return "y"
-                wizard = Wizard(bus, 1, "ph", ask=ask, say=lambda text: None, poll_s=0.05, stable_timeout=30,
-                                settle_s=0.3)
-                status = wizard.run(["7.00", "4.00"], temperature_c=25.0)
-                read = {name: bus.request(1, messages.CONFIG_READ, dict(item=config_items.BY_NAME[name].id),
-                                          expect=messages.CONFIG_VALUE).values["value"]
-                        for name in ("ph_cal_offset", "ph_cal_slope_acid", "ph_cal_id")}
-        finally:
-            halt()
-    finally:
-        beaker.stop.set()
-        sim.close()
-    assert status["verdict"] == 1  # ok: inside the warn limits
-    assert abs(read["ph_cal_offset"] - OFFSET_UV) <= 200  # µV
-    assert abs(read["ph_cal_slope_acid"] - SLOPE * 10000) <= 10  # 0.01 %
-    assert read["ph_cal_id"] == 1
-
-
 @pytest.fixture(scope="module")
 def beaker():
     """One virtual board whose electrode sits in a simulated beaker, and a bus client to it."""
@@ -237,6 +202,24 @@ def _cal_items(bus):
     return {name: bus.request(1, messages.CONFIG_READ, dict(item=config_items.BY_NAME[name].id),
                               expect=messages.CONFIG_VALUE).values["value"]
             for name in ("ph_cal_offset", "ph_cal_slope_acid", "ph_cal_id")}
+
+
+def test_scripted_ph_calibration_with_simulated_buffers_gives_the_electrode_slope_and_offset(beaker):
+    beaker.ph, beaker.temperature_c = 7.0, 25.0
+    buffers = iter((7.0, 4.0))
+
+    def ask(text):  # the user moves the probe when asked, then presses Enter
+        if "buffer" in text:
+            beaker.ph = next(buffers)
+        return "y"
+    before = _cal_items(beaker.bus)["ph_cal_id"]
+    wizard = Wizard(beaker.bus, 1, "ph", ask=ask, say=lambda text: None, poll_s=0.05, stable_timeout=30, settle_s=0.3)
+    status = wizard.run(["7.00", "4.00"], temperature_c=25.0)
+    read = _cal_items(beaker.bus)
+    assert status["verdict"] == 1  # ok: inside the warn limits
+    assert abs(read["ph_cal_offset"] - OFFSET_UV) <= 200  # µV
+    assert abs(read["ph_cal_slope_acid"] - SLOPE * 10000) <= 10  # 0.01 %
+    assert read["ph_cal_id"] == before + 1
 
 
 def test_a_railed_electrode_on_a_board_is_refused_and_nothing_committed(beaker):

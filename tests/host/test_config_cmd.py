@@ -1,4 +1,5 @@
 """sxctl config diff/apply and sxctl set against three virtual boards (addresses 1..3)."""
+import json
 import re
 
 import pytest
@@ -81,6 +82,11 @@ def test_diff_shows_each_boards_changes_and_reports_a_silent_board(sim3, tmp_pat
     assert re.search(r"^stage E9 \(address 9, extraction\): unreachable: no answer from address 9", out, re.M)
     with buslink.BusClient(sim3.bus) as bus:
         assert {addr: version(bus, addr) for addr in (1, 2, 3)} == before  # diff writes nothing
+    proc = sxctl("config", "diff", path, "--bus", sim3.bus, "--json")
+    assert proc.returncode == 1
+    report = {r["stage"]: r for r in json.loads(proc.stdout)}
+    assert report["E2"]["changes"]["ph_setpoint"] == dict(board="1.800 pH", plant="2.200 pH")
+    assert report["E9"]["reachable"] is False and "no answer" in report["E9"]["problem"]
 
 
 def test_apply_writes_in_rule_keeping_batches_verifies_and_leaves_nothing_to_diff(sim3, tmp_path):

@@ -83,3 +83,55 @@ def test_choices_are_taken_by_name(tmp_path):
     assert problems == [] and plant.stages[0].settings()["safe_state"] == 0
     _, [problem] = plantfile.check_text(STAGE + 'safe_state = "of"\n')
     assert problem.key == "safe_state" and "must be one of 'off', 'flows_held'" in problem.text
+
+
+def test_sim_runs_the_first_stages_of_a_plant():
+    from sxctl.errors import SxctlError
+    from sxctl.sim import plants
+
+    full = plants.load("sx")
+    two = plants.load("sx", 2)
+    assert two.boards == 2 and [s.address for s in two.stages] == [1, 2]
+    assert two.make_model().boards == 2
+    assert all(e.stage is None or e.stage < 2 for e in two.events)
+    with pytest.raises(SxctlError, match="--stages can be 1..%d, not %d" % (full.boards, full.boards + 1)):
+        plants.load("sx", full.boards + 1)
+
+
+class _ReadBackLost:
+    """A bus whose board takes a CONFIG_WRITE and then stops answering."""
+
+    def __init__(self):
+        from sxctl import configapply
+        from sxproto import config_items
+        self.board = {item.name: item.default for item in config_items.ITEMS}
+        self.configapply = configapply
+        self.written = False
+
+    def hello(self, addr):
+        return {}
+
+    def request(self, addr, message, values=None, expect=None):
+        from sxctl.buslink import NoAnswer
+        from sxproto import config_items, messages
+
+        if message is messages.CONFIG_WRITE:
+            self.written = True
+            return type("R", (), dict(values=dict(count=values["count"], config_version=2)))()
+        if message is messages.CONFIG_READ and not self.written:
+            item = config_items.BY_ID[values["item"]]
+            return type("R", (), dict(values=dict(item=item.id, value=self.board[item.name], config_version=1)))()
+        raise NoAnswer("no answer from address %d" % addr)
+
+
+def test_a_write_whose_read_back_failed_is_reported_as_state_unknown(monkeypatch, capsys):
+    from sxctl import cli
+    from sxctl.commands import common
+
+    bus = _ReadBackLost()
+    monkeypatch.setattr(common, "open_bus", lambda *a, **k: type("Ctx", (), dict(
+        __enter__=lambda self: bus, __exit__=lambda self, *e: None))())
+    assert cli.main(["set", "--bus", "x", "--addr", "2", "pid_kp=2"]) == 1
+    err = capsys.readouterr().err
+    assert "state unknown: board 2 acknowledged pid_kp=2 but reading it back failed" in err
+    assert "read it back with `sxctl config diff`" in err

@@ -3,7 +3,6 @@ burst, fault and fill the disk, against the real logger, store, monitor, export 
 import csv
 import io
 import sqlite3
-import time
 
 import numpy as np
 import pytest

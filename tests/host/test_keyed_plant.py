@@ -4,23 +4,11 @@ import os
 import signal
 import sqlite3
 import subprocess
-import time
 
 import pytest
-from simboards import SXCTL, processes_under, start_sim
+from simboards import SXCTL, processes_under, start_sim, wait_for
 
 from sxctl import keys
-
-
-def wait_for(condition, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = condition()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.05)
 
 
 def run(*args, env=None, cwd=None, timeout=90):
@@ -106,12 +94,11 @@ def test_a_second_program_on_the_bus_is_refused_naming_the_logger(tmp_path):
         logger = subprocess.Popen(SXCTL + ["log", "--bus", sim.bus, "--stage", "1-2", "--db", str(db)],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            wait_for(lambda: len(rows_per_stage(db)) == 2, what="the logger to store both stages")
+            wait_for(lambda: len(rows_per_stage(db)) == 2, timeout=30, what="the logger to store both stages")
             busy = "bus %s is in use by `sxctl log` (pid %d): stop it, or use the gateway" % (sim.bus, logger.pid)
             for args in (["monitor", "--once", "--bus", sim.bus, "--stage", "1-2"],
                          ["set", "--bus", sim.bus, "--addr", "1", "ph_setpoint=2.4"],
                          ["info", "--bus", sim.bus, "--addr", "1"]):
-                started = time.monotonic()
                 proc = run(*args, timeout=30)
                 assert proc.returncode == 1 and busy in proc.stderr, proc.stderr
                 assert "Traceback" not in proc.stderr

@@ -29,6 +29,8 @@ def add_arguments(p):
                        % (common.PLANT_ENV, common.PLANT_HERE))
         if action != "check":
             common.bus_port(q, plant=False)
+        if action == "diff":
+            common.json_option(q)
 
 
 def run(args):
@@ -61,16 +63,27 @@ def _open_bus(args, plant):
 def diff(args):
     plant = plantfile.load(args.plant)
     failed = 0
+    report = []
+    say = (lambda text: None) if args.json else print
     with _open_bus(args, plant) as bus:
         for stage in plant.stages:
             try:
                 board, version = read_board(bus, stage.address)
             except SxctlError as e:
-                print("%s: unreachable: %s" % (stage.label(), e))
+                say("%s: unreachable: %s" % (stage.label(), e))
+                report.append(dict(stage=stage.name, address=stage.address, reachable=False, problem=str(e)))
                 failed += 1
                 continue
             changes = changed(board, stage.settings())
             broken = rules_after(board, stage.settings())
+            report.append(dict(stage=stage.name, address=stage.address, reachable=True, config_version=version,
+                               refused=broken or None,
+                               changes={name: dict(board=plantfile.engineering(plantfile.ITEMS[name], board[name]),
+                                                   plant=plantfile.engineering(plantfile.ITEMS[name], raw))
+                                        for name, raw in changes.items()}))
+            if args.json:
+                failed += bool(broken)
+                continue
             if broken:
                 print("%s: would be refused: %s" % (stage.label(), broken))
                 failed += 1
@@ -80,6 +93,9 @@ def diff(args):
             print("%s: %d change%s (config version %d)" % (
                 stage.label(), len(changes), "" if len(changes) == 1 else "s", version))
             print(change_table(board, changes, "board", "plant"))
+    if args.json:
+        import json
+        print(json.dumps(report, indent=2))
     return 1 if failed else 0
 
 
