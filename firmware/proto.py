@@ -4,7 +4,7 @@ Regenerate with `make proto` after changing protocol/messages.py.
 """
 from micropython import const
 
-FINGERPRINT = 0x52859153  # above the 2^30 small-int range of 32-bit boards, so no const()
+FINGERPRINT = 0x257d8a8e  # above the 2^30 small-int range of 32-bit boards, so no const()
 HEADER_FMT = '<BBHB'
 HEADER_SIZE = const(5)
 CRC_SIZE = const(2)
@@ -81,7 +81,7 @@ CAL_VERDICT_REJECT = const(3)
 # Requests that change state: a retry (same sequence number and CRC) is answered, not re-applied.
 WRITE_TYPES = b'\x04\x06\x07\x08\t\x0b\r\x0e\x0f'
 # Body size of each request, indexed by its type (255: no such request).
-REQUEST_SIZES = b'\xff\x00\x04\x00\x02\x021\x03\x05\x08\x04\x02\x05\x04\x04\x04\x00'
+REQUEST_SIZES = b'\xff\x00\x04\x00\x02\x021\x03\x05\x08\x04\x02\x05\x04\x04\x04\x00\x00'
 REBOOT_MAGIC = 0x52425430
 TO_REPL_MAGIC = 0x5245504c
 
@@ -195,6 +195,11 @@ TO_REPL_SIZE = const(4)
 MSG_SIGNING_READ = const(0x10)
 SIGNING_READ_FMT = '<'
 SIGNING_READ_SIZE = const(0)
+
+# ALARMS_READ: Read the alarm state (answered with ALARM_STATE) without acknowledging anything: a read, never signed.
+MSG_ALARMS_READ = const(0x11)
+ALARMS_READ_FMT = '<'
+ALARMS_READ_SIZE = const(0)
 
 # INFO: Who the board is and how its link is doing.
 MSG_INFO = const(0x81)

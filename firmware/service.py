@@ -70,9 +70,10 @@ def on_request(app, link, msg_type, body_len, broadcast):
             app.controller.set_mode(mode)
             struct.pack_into(proto.MODE_ACK_FMT, link.tx, _H, stage.mode, stage.manual_output)
             link.reply(proto.MSG_MODE_ACK, proto.MODE_ACK_SIZE)
-        elif msg_type == proto.MSG_ALARM_ACK:
+        elif msg_type == proto.MSG_ALARM_ACK or msg_type == proto.MSG_ALARMS_READ:
             stage = app.stage
-            app.controller.ack(struct.unpack_from(proto.ALARM_ACK_FMT, link.rx, _H)[0], app.hal.ticks_ms())
+            if msg_type == proto.MSG_ALARM_ACK:  # ALARMS_READ only reads: it needs no signature
+                app.controller.ack(struct.unpack_from(proto.ALARM_ACK_FMT, link.rx, _H)[0], app.hal.ticks_ms())
             struct.pack_into(proto.ALARM_STATE_FMT, link.tx, _H, stage.alarms_active, stage.alarms_unacked)
             link.reply(proto.MSG_ALARM_STATE, proto.ALARM_STATE_SIZE)
         elif msg_type == proto.MSG_EVENTS_READ:

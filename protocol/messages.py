@@ -162,7 +162,8 @@ SETPOINT_ACK = Message(0x88, "SETPOINT_ACK", c.Struct(
 CALIBRATE = Message(0x09, "CALIBRATE", c.Struct(
     num("sensor", c.Int8ub, "", "CAL_SENSORS", 1, 0, 3),
     num("step", c.Int8ub, "", "CAL_STEPS", 1, 0, 4),
-    num("reference", c.Int32sl, "", "buffer pH at 25 °C (0.001 pH), ORP solution (mV), or volume (mL)"),
+    num("reference", c.Int32sl, "", "pH: the buffer's pH at its temperature (0.001 pH, from the host's "
+        "buffer tables, sxproto/buffers.py); ORP: the solution (mV); flow: the volume (mL)"),
     num("temperature", c.Int16sl, "°C", "buffer temperature; -32768: use the probe", 0.01),
 ), "One step of a calibration: begin, take a point, commit or abort.")
 
@@ -203,6 +204,9 @@ ALARM_STATE = Message(0x8B, "ALARM_STATE", c.Struct(
     num("alarms_active", c.Int16ul, doc="alarm bits whose condition is present now"),
     num("alarms_unacked", c.Int16ul, doc="alarm bits raised and not yet acknowledged, present or not"),
 ), "Alarm state after an acknowledge.")
+
+ALARMS_READ = Message(0x11, "ALARMS_READ", c.Struct(),
+    "Read the alarm state (answered with ALARM_STATE) without acknowledging anything: a read, never signed.")
 
 BACKLOG_READ = Message(0x0C, "BACKLOG_READ", c.Struct(
     num("since", c.Int32ul, doc="return records with a sequence number above this"),
@@ -305,7 +309,7 @@ TO_REPL_MAGIC = 0x5245504C
 ALL = (HELLO, INFO, PING, PONG, GET_TELEMETRY, TELEMETRY, STREAM, STREAM_ACK, CONFIG_READ,
        CONFIG_VALUE, CONFIG_WRITE, CONFIG_ACK, SET_MODE, MODE_ACK, SET_SETPOINT, SETPOINT_ACK,
        CALIBRATE, CAL_STATUS, EVENTS_READ, EVENTS, ALARM_ACK, ALARM_STATE, BACKLOG_READ, BACKLOG,
-       TIME_SYNC, TIME_ACK, REBOOT, TO_REPL, SIGNING_READ, SIGNING_STATE, ACK, ERROR)
+       TIME_SYNC, TIME_ACK, REBOOT, TO_REPL, SIGNING_READ, SIGNING_STATE, ALARMS_READ, ACK, ERROR)
 BY_ID = {m.type_id: m for m in ALL}
 BY_NAME = {m.name: m for m in ALL}
 

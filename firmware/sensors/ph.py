@@ -1,6 +1,6 @@
 """pH electrode: temperature-compensated Nernst conversion through the calibration in use.
 
-Buffer tables and 1/2/3-point calibration are sensors/ph_cal.py's, loaded by calibrate():
+1/2/3-point calibration is sensors/ph_cal.py's (buffer values come from the host), loaded by calibrate():
 a board that is not being calibrated spends no RAM on them.
 """
 
@@ -92,9 +92,11 @@ class Probe:
         self.mph = 7000 + _muldiv(d, 1000, s)
         return self.mph
 
-    def calibrate(self, buf, e_uv, t_mc, time=0):
-        """Record buffer BUF_7/BUF_4/BUF_10 read as e_uv at t_mc; returns CAL_* bits (0 = clean
-        accept). BUF_7 (mid) comes first and clears the other points (as Atlas EZO `Cal,mid`).
-        Sets .last (the solved candidate, accepted or not) and .last_flags (sensors/ph_cal.py)."""
+    def calibrate(self, buf, e_uv, t_mc, time=0, mph=-1):
+        """Record slot BUF_7 (mid)/BUF_4 (acid side)/BUF_10 (base side) read as e_uv at t_mc in a
+        buffer of pH mph (milli-pH at t_mc; -1: the slot's nominal 7.00/4.00/10.01); returns CAL_*
+        bits (0 = clean accept). BUF_7 (mid) comes first and clears the other points (as Atlas EZO
+        `Cal,mid`). Sets .last (the solved candidate, accepted or not) and .last_flags
+        (sensors/ph_cal.py)."""
         import sensors.ph_cal  # this form allocates nothing while the module is loaded
-        return sensors.ph_cal.calibrate(self, buf, e_uv, t_mc, time)
+        return sensors.ph_cal.calibrate(self, buf, e_uv, t_mc, time, mph)

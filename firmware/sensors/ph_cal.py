@@ -19,35 +19,13 @@ _OFFSET_WARN = const(30000)
 _OFFSET_REJECT = const(60000)
 _PROBE_TEMPERATURE = const(-32768)  # a CALIBRATE point's temperature: the probe's reading
 
-# Buffer pH against temperature (DOMAIN.md §3), interpolated linearly, clamped to 0-50 °C: the
-# rows of BUF_7 (7.12 7.06 7.02 7.00 6.99 6.98 6.97), BUF_4 (4.00 4.00 4.00 4.00 4.01 4.03 4.06) and
-# BUF_10 (10.32 10.18 10.06 10.01 9.97 9.89 9.83) as 100 + 0.01 pH from the nominal pH, then the
-# temperatures (0 10 20 25 30 40 50 °C). One bytes object: a tuple of ints costs 8 bytes an entry.
-_TABLE = b"\x70\x6a\x66\x64\x63\x62\x61\x64\x64\x64\x64\x65\x67\x6a\x83\x75\x69\x64\x60\x58\x52\x00\x0a\x14\x19\x1e\x28\x32"
-_T_ROW = const(21)
-
-
-def buffer_ph(buf, t_mc):
-    """pH (milli-pH) of buffer BUF_4, BUF_7 or BUF_10 at t_mc (m°C), e.g. 10.01 reads 10060 at 20 °C."""
-    if buf == PH.BUF_7:
-        nominal, row = 7000, 0
-    elif buf == PH.BUF_4:
-        nominal, row = 4000, 7
-    elif buf == PH.BUF_10:
-        nominal, row = 10010, 14
-    else:
-        raise ValueError("buffer")
-    tab = _TABLE
-    if t_mc <= 0:
-        return nominal + (tab[row] - 100) * 10
-    if t_mc >= 50000:
-        return nominal + (tab[row + 6] - 100) * 10
-    i = 1
-    while t_mc > tab[_T_ROW + i] * 1000:
-        i += 1
-    t0 = tab[_T_ROW + i - 1] * 1000
-    lo = tab[row + i - 1]
-    return nominal + (lo - 100) * 10 + _muldiv((tab[row + i] - lo) * 10, t_mc - t0, tab[_T_ROW + i] * 1000 - t0)
+# A buffer's pH at its temperature comes with the point, from the host's one buffer table
+# (sxproto/buffers.py): the board keeps none. Without one (Probe.calibrate from code), a slot's
+# buffer is taken at its nominal 25 °C value.
+_NOMINAL_7 = const(7000)
+_NOMINAL_4 = const(4000)
+_NOMINAL_10 = const(10010)
+_PH_MAX = const(14000)
 
 
 def copy(dst, src):
@@ -117,29 +95,41 @@ def _solve(rec):
 
 
 def point(cal, reference, temperature):
-    """A pH point of a calibration session (calibration.py): the mean of its window in the
-    buffer `reference` (milli-pH at 25 °C), the verdict in cal. Returns 0 or a protocol error."""
-    buf = PH.BUF_7 if reference == 7000 else (PH.BUF_4 if reference == 4000 else
-                                              (PH.BUF_10 if reference == 10010 else 0))
-    if not buf:
-        return proto.ERR_VALUE_OUT_OF_RANGE  # buffers are 4.00, 7.00 and 10.01 (at 25 °C)
+    """A pH point of a calibration session (calibration.py): the mean of its window in a buffer
+    of pH `reference` (milli-pH at the buffer's temperature), the verdict in cal. The session's
+    first point is its mid point; later ones lie below it (acid side) or above (base side), so
+    any two buffers make a calibration (1.68 and 4.00 for a stage at pH 2). Returns 0 or a
+    protocol error."""
+    if reference <= 0 or reference >= _PH_MAX:
+        return proto.ERR_VALUE_OUT_OF_RANGE
     ctrl = cal.ctrl
+    mid = ctrl.probe.cal
+    if cal.points == 0 or not mid.points & PH.BUF_7:
+        buf = PH.BUF_7
+    elif reference < mid.mid_mph:
+        buf = PH.BUF_4
+    elif reference > mid.mid_mph:
+        buf = PH.BUF_10
+    else:
+        return proto.ERR_VALUE_OUT_OF_RANGE  # the mid point's buffer again
     t_mc = ctrl.t_mc if temperature == _PROBE_TEMPERATURE else temperature * 10
-    flags = calibrate(ctrl.probe, buf, cal.window()[0], t_mc, 0)
+    flags = calibrate(ctrl.probe, buf, cal.window()[0], t_mc, 0, reference)
     cal.verdict = (proto.CAL_VERDICT_REJECT if flags & PH.CAL_REJECT else
                    proto.CAL_VERDICT_WARN if flags else proto.CAL_VERDICT_OK)
     cal.points += 1
     return 0
 
 
-def calibrate(probe, buf, e_uv, t_mc, time):
-    """Probe.calibrate()."""
+def calibrate(probe, buf, e_uv, t_mc, time, mph=-1):
+    """Probe.calibrate(): slot `buf` (BUF_7 mid, BUF_4 acid side, BUF_10 base side) read as e_uv
+    in a buffer of pH mph (milli-pH at t_mc; -1: the slot's nominal buffer at 25 °C)."""
     _prepare(probe)
     if e_uv > PH.E_MAX:
         e_uv = PH.E_MAX
     elif e_uv < -PH.E_MAX:
         e_uv = -PH.E_MAX
-    mph = buffer_ph(buf, t_mc)
+    if mph < 0:
+        mph = _NOMINAL_7 if buf == PH.BUF_7 else (_NOMINAL_4 if buf == PH.BUF_4 else _NOMINAL_10)
     new = probe.spare
     copy(new, probe.cal)
     if buf == PH.BUF_7:

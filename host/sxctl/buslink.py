@@ -1,28 +1,36 @@
 """The host's side of the bus: requests with retries, replies matched by address and sequence.
 
-With a plant key, writes (messages.WRITES) are signed (protocol/framing.py): each with a new
-counter (keys.Counter) above the board's, read once per board with SIGNING_READ. A retry is
-the same frame, which the board answers from its cache without applying it again.
+With a plant key (given to the client, never taken from the process), writes (messages.WRITES)
+are signed (protocol/framing.py): each with a new counter (keys.Counter) above the board's, read
+once per board with SIGNING_READ. A retry is the same frame, which the board answers from its
+cache without applying it again.
+
+One program drives a bus at a time: the client holds an exclusive lock on the port (buslock.py)
+and a second one is refused with the holder's name and pid. Every wait for a reply ends at its
+deadline, whatever else arrives meanwhile.
 """
 import random
 import time
 
 import serial
 
-from sxproto import codec, framing, messages, schema
+from sxproto import codec, fields, framing, messages, schema
 
 from . import keys
+from . import buslock
+from .buslock import BusBusy, BusLock  # noqa: F401  (BusBusy: for the verbs)
 from .errors import SxctlError
 
 FINGERPRINT = schema.fingerprint()
+SYNCED_AFTER = 1_000_000_000  # board times below this are seconds since boot, not Unix seconds
 _WRITES = frozenset(messages.WRITES)
 _CODES = {text: code for code, text in messages.ERROR_CODES.items()}
 SIGNATURE_REQUIRED = _CODES["signature required"]
 BAD_SIGNATURE = _CODES["bad signature"]
 REPLAYED = _CODES["replayed"]
 _HINTS = {
-    SIGNATURE_REQUIRED: "the board holds a plant key: give sxctl the key (%s as hex, or key_file in the "
-                        "plant file's [bus])" % keys.ENV,
+    SIGNATURE_REQUIRED: "the board holds a plant key: give sxctl the key (--key-file FILE, --plant FILE "
+                        "with key_file in its [bus], or %s as hex)" % keys.ENV,
     BAD_SIGNATURE: "the board holds another plant key than sxctl signs with: compare key ids with "
                    "`sxctl key status`",
     REPLAYED: "the board had taken a later counter; if this was a retry, the write may have been "
@@ -63,33 +71,39 @@ class LinkStats:
 class BusClient:
     """One serial port carrying the protocol to every board on it.
 
-    `key`: a keys.PlantKey to sign writes with; None (default) takes the plant file's key_file
-    or SXCTL_PLANT_KEY if either is given (keys.default), at the first write; False never signs."""
+    `key`: a keys.PlantKey to sign writes with, or None: writes go unsigned (a board holding a
+    key refuses them, reads are answered). `holder`: the program named to another that finds the
+    bus taken."""
 
-    def __init__(self, port, baud=115200, timeout=0.25, retries=2, key=None):
+    def __init__(self, port, baud=115200, timeout=0.25, retries=2, key=None, holder="sxctl"):
+        self.lock = BusLock(port, holder)  # BusBusy if another program drives this bus
         try:
-            self.serial = serial.serial_for_url(port, baudrate=baud, timeout=0)
+            self.serial = serial.serial_for_url(port, baudrate=baud, timeout=0, exclusive=self.lock.exclusive)
         except (serial.SerialException, OSError) as e:
-            raise SxctlError("cannot open bus port %s: %s; check the path (`sxctl ports`) and that no other program holds it" % (port, e)) from None
+            self.lock.release()
+            if "exclusively lock" in str(e):
+                raise buslock.opened_elsewhere(port) from None
+            raise SxctlError("cannot open bus port %s: %s; check the path (`sxctl ports`) and that no other "
+                             "program holds it" % (port, e)) from None
         self.port = port
         self.timeout = timeout
         self.retries = retries
         self.splitter = codec.FrameSplitter()
         self.seq = random.randrange(0x10000)
         self.stats = LinkStats()
-        self._key = key
+        if key is not None and not isinstance(key, keys.PlantKey):
+            raise TypeError("key must be a keys.PlantKey or None")
+        self.key = key
         self.counter = keys.Counter()
         self._floors = {}  # address -> the board's signing counter, as last known
+        self._board_clocks = {}  # address -> the board's clock as a counter when first signed to
         self.serial.reset_input_buffer()
 
-    @property
-    def key(self):
-        if self._key is None:
-            self._key = keys.default() or False
-        return self._key or None
-
     def close(self):
-        self.serial.close()
+        try:
+            self.serial.close()
+        finally:
+            self.lock.release()
 
     def __enter__(self):
         return self
@@ -124,10 +138,16 @@ class BusClient:
             state = self.signing_state(addr)
             _check_key(addr, state["key_id"], key)  # a board without a key (0) takes signed writes too
             self._floors[addr] = state["counter"]
-        counter = self.counter.next(self._floors[addr])
+            self._board_clocks[addr] = self._board_clock(addr)
+        counter = self.counter.next(self._floors[addr], self._board_clocks[addr])
         reply = self._request(addr, message, values, expect, key, counter)
         self._floors[addr] = counter
         return reply
+
+    def _board_clock(self, addr):
+        """The board's clock as a signing counter, 0 if it was never synced (seconds since boot)."""
+        board_s = self.request(addr, messages.GET_TELEMETRY, expect=messages.TELEMETRY).values["time_s"]
+        return keys.clock_counter(board_s) if board_s >= SYNCED_AFTER else 0
 
     def signing_state(self, addr):
         """SIGNING_STATE of a board: its key id (0: none), counter floor and refusal counts."""
@@ -159,6 +179,7 @@ class BusClient:
                        % (addr, self.port, self.retries + 1))
 
     def _await_reply(self, addr, seq, deadline):
+        # The deadline is checked after every read: a bus busy with other frames ends the wait too.
         while True:
             data = self.serial.read(4096)
             if data:
@@ -166,10 +187,10 @@ class BusClient:
                     reply = self._accept(raw, addr, seq)
                     if reply is not None:
                         return reply
-                continue
             if time.monotonic() >= deadline:
                 return None
-            time.sleep(0.001)
+            if not data:
+                time.sleep(0.001)
 
     def _accept(self, raw, addr, seq):
         try:
@@ -205,6 +226,25 @@ class BusClient:
         if info["fingerprint"] != FINGERPRINT:
             raise schema_mismatch(addr, self.port, info["fingerprint"])
         return info
+
+
+def out_of_range(struct, values, prefix=""):
+    """Names of the fields of a decoded `struct` whose values lie outside the ranges the protocol
+    declares (sxproto.fields), records included: what a host must not show or store as data."""
+    bad = []
+    for info in fields.infos(struct):
+        value = values[info.name]
+        if info.record is not None:
+            for i, record in enumerate(value[:values.get("count", len(value))]):
+                bad += out_of_range(info.record, record, "%s%s[%d]." % (prefix, info.name, i))
+        elif not info.text_len and not info.lo <= value <= info.hi:
+            bad.append(prefix + info.name)
+    return bad
+
+
+def printable(text):
+    """Board-supplied text for a terminal: control characters (ESC, BEL, ...) shown escaped."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(text))
 
 
 def _check_key(addr, board_key_id, key):

@@ -61,6 +61,8 @@ def main(argv=None):
     if getattr(args, "run", None) is None:
         top.print_help()
         return 2
+    from . import keys
+    args.env_key = keys.take_environment()  # handed to the verb, kept from every child process
     try:
         return args.run(args)
     except SxctlError as e:

@@ -12,11 +12,14 @@ where the others left off, with no state kept between runs; u32 lasts until 2058
 A key reaches a board only over its USB REPL (physical access): `provision` writes /plant.key
 and restarts the board, which loads it at boot (firmware/signing.py). See docs/security.md.
 """
+import errno
 import hashlib
 import json
 import os
 import pathlib
 import secrets
+import stat
+import sys
 import time
 
 from sxproto import framing
@@ -79,39 +82,46 @@ def parse(text, source):
     return PlantKey(secret, source)
 
 
-def from_file(path):
+def from_file(path, warn=None):
+    """The key in a key file. One that others may read is used with a warning (on stderr, or to
+    `warn`): the key is only as secret as its file."""
     path = pathlib.Path(path)
     try:
-        text = path.read_text(encoding="ascii", errors="replace")
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise KeyProblem("plant key file %s is a symbolic link: name the key file itself" % path) from None
         raise KeyProblem("cannot read plant key file %s: %s" % (path, e.strerror or e)) from None
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(f.fileno()).st_mode
+        text = f.read(4096).decode("ascii", errors="replace")
+    if mode & 0o077:
+        (warn or _warn)("sxctl: warning: plant key file %s can be read by others (mode %04o): "
+                        "`chmod 600 %s`, and rotate the key if others may have read it"
+                        % (path, stat.S_IMODE(mode), path))
     return parse(text, "key file %s" % path)
 
 
-def from_environment():
-    text = os.environ.get(ENV)
-    return parse(text, ENV) if text else None
+def _warn(text):
+    print(text, file=sys.stderr)
 
 
-_plant_key_file = None
+def take_environment():
+    """SXCTL_PLANT_KEY's text, removed from this process's environment so that no child process
+    (virtual boards, esptool, mpremote) inherits it; None if unset."""
+    return os.environ.pop(ENV, None) or None
 
 
-def use_plant_key_file(path):
-    """Sign with this key file from now on in this process (a plant file's [bus] key_file)."""
-    global _plant_key_file
-    _plant_key_file = path
+def child_environment(base=None):
+    """An environment for a child process: this one without any plant key."""
+    env = dict(os.environ if base is None else base)
+    env.pop(ENV, None)
+    return env
 
 
-def default():
-    """The key sxctl signs with: a loaded plant file's key_file, else SXCTL_PLANT_KEY, else None."""
-    if _plant_key_file is not None:
-        return from_file(_plant_key_file)
-    return from_environment()
-
-
-def resolve(key_file=None):
-    """The key named on a command line (--key-file), else the default; KeyProblem if none."""
-    key = from_file(key_file) if key_file else default()
+def resolve(key_file=None, env_text=None):
+    """The key named on a command line (--key-file), else SXCTL_PLANT_KEY's; KeyProblem if none."""
+    key = from_file(key_file) if key_file else parse(env_text, ENV) if env_text else None
     if key is None:
         raise KeyProblem("no plant key: give --key-file, set %s (hex), or name key_file in the plant "
                          "file's [bus]" % ENV)
@@ -131,11 +141,25 @@ def write_file(path, key):
                          "replace a plant's key)" % path)
     tmp = path.with_name(path.name + ".tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # O_EXCL|O_NOFOLLOW: a leftover .tmp (with its mode) or a link planted there is never used.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        raise KeyProblem("%s exists (left by an interrupted `sxctl key new`, or put there by someone): "
+                         "nothing written; check it and remove it, then run again" % tmp) from None
+    except OSError as e:
+        raise KeyProblem("cannot write key file %s: %s" % (path, e.strerror or e)) from None
+    try:
+        os.fchmod(fd, 0o600)  # whatever the umask
         with os.fdopen(fd, "w") as f:
             f.write(key.secret.hex() + "\n")
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
         raise KeyProblem("cannot write key file %s: %s" % (path, e.strerror or e)) from None
     return PlantKey(key.secret, "key file %s" % path)
 
@@ -155,7 +179,10 @@ class Counter:
         self.clock = clock
         self.last = 0
 
-    def next(self, floor=0):
+    def next(self, floor=0, board_clock=0):
+        """The counter to sign with, above `floor` (the board's counter). `board_clock` is the
+        board's own clock as a counter (0: not synced): with the floor, what this host's clock
+        is checked against, so that a board idle for long is not taken for a host ahead."""
         clock = self.clock()
         counter = max(self.last + 1, clock, floor + 1)
         if counter > TOP:
@@ -165,6 +192,14 @@ class Counter:
             raise KeyProblem("the board wants signed counters above %d, %.1f days ahead of this host's clock: "
                              "check this host's clock and those of the other hosts that write to the bus "
                              "(docs/security.md)" % (floor, (counter - clock) / TICKS_PER_S / 86400))
+        reference = max(floor, board_clock)
+        if reference and counter - reference > MAX_AHEAD_S * TICKS_PER_S:
+            # The same bound the other way: a host whose clock runs ahead would push the board's
+            # counter where every correctly clocked host is refused as replaying.
+            raise KeyProblem("this host's clock is %.1f days ahead of the board's signing counter and clock: "
+                             "nothing signed, so that hosts with a right clock are not locked out; set this "
+                             "host's clock (timedatectl, NTP) and run again (docs/security.md)"
+                             % ((counter - reference) / TICKS_PER_S / 86400))
         self.last = counter
         return counter
 

@@ -21,13 +21,22 @@ A board that resets numbers its records and events from 1 again, so the logger o
   one stored record again to compare it).
 A reset that none of these shows (one within a few seconds of a reading, before the board has
 recorded anything new) cannot be told from the data and is not detected.
+
+The logger trusts no board: at most one new epoch per stage and round (a board that asks for
+more, or for one in several rounds running, is reported as suspect and not stored for a while);
+records with values outside the protocol's declared ranges, or times ahead of the host's clock,
+are not stored but counted (and listed in `gaps` as kind "refused"). A store that fails (disk
+full, database locked) loses the round: it is rolled back, the stages' positions are put back,
+and the next rounds read the same records from the boards' backlogs again until it works.
 """
+import dataclasses
+import sqlite3
 import time
 
 from sxproto import config_items, messages
 
 from . import store
-from .buslink import NoAnswer, RemoteError
+from .buslink import NoAnswer, RemoteError, out_of_range, printable
 from .errors import SxctlError
 
 # Board times below this are seconds since boot (the board's clock was not synced yet).
@@ -36,6 +45,16 @@ UNSYNCED_BEFORE = 1_000_000_000
 REBOOT_SLACK_S = 3
 OFFLINE_RETRY_S = 5.0
 _MAX_READS = 64  # backlog or event replies per stage and round: a board's ring is read in ~20
+FUTURE_SLACK_S = 300  # a record timed further ahead of the host's clock than this is refused
+SUSPECT_ROUNDS = 3  # a new epoch in this many rounds running: the board's answers are not believed
+SUSPECT_PAUSE_S = 30.0
+
+
+ALARM_EVENTS = {code for code, kind in messages.EVENT_CODES.items() if kind in ("raised", "cleared")}
+
+
+class Suspect(SxctlError):
+    """A board whose answers contradict each other (resets it cannot have made)."""
 
 
 class Stage:
@@ -50,8 +69,12 @@ class Stage:
         self.problem = ""
         self.last = None          # newest telemetry record read, raw values
         self.lost = 0             # records the board no longer held when read
+        self.refused = 0          # records not stored: values out of the protocol's ranges
+        self.stored = 0           # telemetry rows stored in this run
         self.config_due = False
         self.backlog_count = messages.BACKLOG_RECORDS  # records asked for per BACKLOG_READ now
+        self.epoch_round = None   # the poll round that last opened an epoch
+        self.epoch_rounds = 0     # rounds running that each opened an epoch
 
 
 class Logger:
@@ -67,6 +90,8 @@ class Logger:
         self.events = 0
         self.rounds = 0
         self.retry_s = OFFLINE_RETRY_S
+        self.store_problem = ""   # why the last round could not be stored ("" once it could)
+        self.store_failures = 0
 
     # the loop
     def run(self, duration=None, should_stop=lambda: False, after_round=lambda: None):
@@ -88,25 +113,53 @@ class Logger:
                 break
 
     def poll_round(self):
-        for stage in self.stages:
-            if not stage.online and self.clock() < stage.retry_at:
-                continue
-            try:
-                self._poll(stage)
-            except NoAnswer:
-                self._offline(stage, "no answer")
-            except (RemoteError, SxctlError) as e:  # a schema mismatch, a refused request
-                self._offline(stage, str(e))
-        self.sink.flush()
+        saved = [_saved(stage) for stage in self.stages]
+        counts = (self.rows, self.events)
+        try:
+            for stage in self.stages:
+                if not stage.online and self.clock() < stage.retry_at:
+                    continue
+                try:
+                    self._poll(stage)
+                except NoAnswer:
+                    self._offline(stage, "no answer")
+                except Suspect as e:
+                    self._offline(stage, str(e), SUSPECT_PAUSE_S)
+                except (RemoteError, SxctlError) as e:  # a schema mismatch, a refused request
+                    self._offline(stage, str(e))
+            self.sink.flush()
+        except sqlite3.Error as e:
+            self._store_failed(e, saved, counts)
+        else:
+            if self.store_problem:
+                self.say("storing again into %s" % getattr(self.sink, "path", "the store"))
+                self.store_problem = ""
         self.rounds += 1
 
-    def _offline(self, stage, problem):
+    def _store_failed(self, error, saved, counts):
+        """Roll the round back and put every stage back where it was: the next round reads the
+        same records from the boards again (each holds its backlog until it is overwritten)."""
+        self.sink.rollback()
+        for stage, state in zip(self.stages, saved):
+            stage.__dict__.update(state)
+            stage.connected = False  # sync again, and see any reset again, next round
+        self.rows, self.events = counts
+        self.store_failures += 1
+        problem = "cannot store into %s: %s" % (getattr(self.sink, "path", "the store"), error)
+        if problem != self.store_problem:
+            self.say("%s; nothing of this round stored, reading it again from the boards each round "
+                     "(their backlogs hold about 2 minutes): free the disk or stop what locks the file"
+                     % problem)
+        self.store_problem = problem
+
+    def _offline(self, stage, problem, retry_s=None):
+        retry_s = self.retry_s if retry_s is None else retry_s
         if stage.online is not False or stage.problem != problem:
-            self.say("stage %d: %s; retrying every %g s" % (stage.addr, problem, self.retry_s))
+            self.say("stage %d: %s; retrying every %g s" % (stage.addr, problem, retry_s))
         stage.online = False
         stage.connected = False  # check who answers when it is back: the board may have reset
         stage.problem = problem
-        stage.retry_at = self.clock() + self.retry_s  # the logger's clock: simulated time in a sim
+        stage.retry_at = self.clock() + retry_s  # the logger's clock: simulated time in a sim
 
     def _poll(self, stage):
         if not stage.connected:
@@ -119,6 +172,8 @@ class Logger:
             self.say("stage %d: answering again" % stage.addr)
         stage.online = True
         stage.problem = ""
+        if stage.epoch_round not in (self.rounds, self.rounds - 1):
+            stage.epoch_rounds = 0  # a round without a new epoch: the board is believed again
 
     # connection and epochs
     def _connect(self, stage, restarted=None):
@@ -145,12 +200,22 @@ class Logger:
         stage.connected = True
 
     def _new_epoch(self, stage, epoch, boot_time, reason, info):
+        if epoch > 1:
+            if stage.epoch_round == self.rounds:
+                raise Suspect("suspect board: it reported a second reset within one poll round (%s); "
+                              "nothing more stored from it this round; check it with `sxctl info`" % printable(reason))
+            stage.epoch_rounds = stage.epoch_rounds + 1 if stage.epoch_round == self.rounds - 1 else 1
+            if stage.epoch_rounds > SUSPECT_ROUNDS:
+                raise Suspect("suspect board: it reported a reset in each of the last %d poll rounds (%s); "
+                              "not stored for %g s; check it with `sxctl info`"
+                              % (stage.epoch_rounds - 1, printable(reason), SUSPECT_PAUSE_S))
+        stage.epoch_round = self.rounds
         now = round(self.clock())
         firmware = "%d.%d.%d" % (info["fw_major"], info["fw_minor"], info["fw_patch"])
         self.sink.write_epoch((stage.addr, epoch, boot_time, now, reason, info["board"], info["serial"], firmware))
         stage.mark = store.Mark(epoch, boot_time, now, serial=info["serial"])
         if epoch > 1:
-            self.say("stage %d: %s; epoch %d starts" % (stage.addr, reason, epoch))
+            self.say("stage %d: %s; epoch %d starts" % (stage.addr, printable(reason), epoch))
 
     def _restarted(self, stage, reason):
         self._connect(stage, restarted=reason)
@@ -204,20 +269,45 @@ class Logger:
 
     def _store_records(self, stage, records):
         mark = stage.mark
-        first = records[0]["record"]
+        first, newest = records[0]["record"], records[-1]
+        records = self._believable(stage, records)
         if first > mark.record + 1 and _was_logging(mark, mark.record):
             self.sink.write_gap((stage.addr, mark.epoch, "telemetry", mark.record + 1, first - 1, round(self.clock())))
             stage.lost += first - 1 - mark.record
             self.say("stage %d: records %d..%d were gone from the board's backlog" % (stage.addr, mark.record + 1, first - 1))
-        rows = []
+        if records:
+            rows = []
+            for r in records:
+                raw = raw_values(r)
+                rows.append((stage.addr, mark.epoch, r["record"], self.record_time(mark, raw[0])) + raw)
+            self.sink.write_telemetry(rows)
+            self.rows += len(rows)
+            stage.stored += len(rows)
+            mark.record, mark.record_raw = records[-1]["record"], raw_values(records[-1])
+            mark.last_time = max(mark.last_time, rows[-1][3])
+            stage.last = records[-1]
+        if not records or records[-1] is not newest:  # the newest was refused: go on after it
+            mark.record, mark.record_raw = newest["record"], None
+
+    def _believable(self, stage, records):
+        """The records with every value in its declared range and a time not ahead of the host's;
+        the others are counted, listed as a refused gap, and not stored."""
+        mark = stage.mark
+        good = []
+        horizon = self.clock() + FUTURE_SLACK_S
         for r in records:
-            raw = raw_values(r)
-            rows.append((stage.addr, mark.epoch, r["record"], self.record_time(mark, raw[0])) + raw)
-        self.sink.write_telemetry(rows)
-        self.rows += len(rows)
-        mark.record, mark.record_raw = records[-1]["record"], raw_values(records[-1])
-        mark.last_time = max(mark.last_time, rows[-1][3])
-        stage.last = records[-1]
+            bad = out_of_range(messages.TelemetryRecord, r)
+            if self.record_time(mark, r["time_s"]) > horizon:
+                bad.append("time_s (ahead of this host's clock)")
+            if not bad:
+                good.append(r)
+                continue
+            stage.refused += 1
+            self.sink.write_gap((stage.addr, mark.epoch, "refused", r["record"], r["record"], round(self.clock())))
+            if stage.refused == 1 or stage.refused % 100 == 0:
+                self.say("stage %d: record %d not stored: %s outside the protocol's range (%d refused so far)"
+                         % (stage.addr, r["record"], ", ".join(bad), stage.refused))
+        return good
 
     def _read_events(self, stage):
         addr = stage.addr
@@ -235,14 +325,20 @@ class Logger:
             rows = []
             for e in events:
                 code = e["code"]
+                if code not in store.EVENT_KINDS or (code in ALARM_EVENTS and e["alarm"] not in messages.ALARMS):
+                    stage.refused += 1  # no event the protocol declares: counted, not stored
+                    self.sink.write_gap((addr, mark.epoch, "refused events", e["seq"], e["seq"], round(self.clock())))
+                    continue
                 rows.append((addr, mark.epoch, e["seq"], self.record_time(mark, e["time_s"]), e["time_s"], code,
                              store.EVENT_KINDS.get(code, "code %d" % code), e["alarm"], e["value"]))
                 if store.EVENT_KINDS.get(code) in ("config", "calibration"):  # store the config it left
                     stage.config_due = True
-            self.sink.write_events(rows)
+            if rows:
+                self.sink.write_events(rows)
             self.events += len(rows)
             mark.event = events[-1]["seq"]
-            mark.last_time = max(mark.last_time, rows[-1][3])
+            if rows:
+                mark.last_time = max(mark.last_time, rows[-1][3])
             if events[-1]["seq"] >= reply["latest"]:
                 return
 
@@ -258,6 +354,11 @@ class Logger:
             except RemoteError:
                 continue  # an item this firmware does not have
             version = v["config_version"]
+            if v["item"] != item.id or not item.lo <= v["value"] <= item.hi:
+                stage.refused += 1  # not the item asked, or outside its declared range: not stored
+                self.say("stage %d: config item %s not stored: the board answered item %d = %d, outside %d..%d"
+                         % (stage.addr, item.name, v["item"], v["value"], item.lo, item.hi))
+                continue
             rows.append((stage.addr, stage.mark.epoch, now, version, item.id, item.name, v["value"]))
         self.sink.write_config(rows)
         stage.mark.config_version = version
@@ -272,15 +373,42 @@ class Logger:
                 parts.append("%d:offline" % s.addr)
             elif s.last is None:
                 parts.append("%d:-" % s.addr)
+            elif store.faulted("ph", s.last["alarms_active"]):
+                parts.append("%d:FAULT" % s.addr)
             else:
                 parts.append("%d:%.*f" % (s.addr, store.decimals("ph"), store.engineering("ph", s.last["ph"])))
         if len(parts) > 16:
             parts = parts[:16] + ["+%d more" % (len(parts) - 16)]
         st = self.bus.stats
         lost = sum(s.lost for s in self.stages)
-        return "%d rows, %d events%s | pH %s | link sent %d recv %d retries %d timeouts %d bad %d" % (
-            self.rows, self.events, ", %d records lost" % lost if lost else "", " ".join(parts),
+        refused = sum(s.refused for s in self.stages)
+        return "%s%d rows, %d events%s%s | pH %s | link sent %d recv %d retries %d timeouts %d bad %d" % (
+            "NOT STORING (%s) | " % self.store_problem if self.store_problem else "",
+            self.rows, self.events, ", %d records lost" % lost if lost else "",
+            ", %d refused" % refused if refused else "", " ".join(parts),
             st.sent, st.received, st.retries, st.timeouts, st.crc_errors + st.malformed)
+
+    def failures(self):
+        """What the run could not do, one text per failure: stages that stored nothing or were
+        not answering at the end, and a store that was failing at the end. Empty: all well."""
+        out = []
+        for s in self.stages:
+            if s.stored == 0 and s.online is not True:
+                out.append("stage %d: nothing stored: %s" % (s.addr, printable(s.problem) or "never read"))
+            elif s.online is False:
+                out.append("stage %d: not answering at the end (%s); %d rows stored before"
+                           % (s.addr, printable(s.problem), s.stored))
+        if self.store_problem:
+            out.append(self.store_problem + "; the last rounds are not stored")
+        return out
+
+
+def _saved(stage):
+    state = dict(stage.__dict__)
+    if stage.mark is not None:
+        state["mark"] = dataclasses.replace(stage.mark)
+        stage.mark = dataclasses.replace(stage.mark)  # the round works on a copy
+    return state
 
 
 def _was_logging(mark, newest_stored):

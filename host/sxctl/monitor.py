@@ -1,14 +1,16 @@
 """The live table of `sxctl monitor`: every stage's pH against setpoint, outputs, flows, mode and
 alarms, refreshed in place on a terminal; alarms acknowledged from the keyboard or the command line."""
+import json
 import os
 import select
 import sys
+import textwrap
 import time
 
-from sxproto import messages
+from sxproto import fields, messages
 
 from . import store as st
-from .buslink import NoAnswer, RemoteError
+from .buslink import NoAnswer, RemoteError, printable
 from .errors import SxctlError
 
 ALL_ALARMS = 0xFFFF
@@ -39,7 +41,7 @@ def read_stage(bus, addr):
 
 def acknowledge(bus, addr):
     """Acknowledge every latched alarm of a stage; one line saying what was acknowledged."""
-    before = bus.request(addr, messages.ALARM_ACK, {"mask": 0}, expect=messages.ALARM_STATE).values
+    before = bus.request(addr, messages.ALARMS_READ, expect=messages.ALARM_STATE).values
     after = bus.request(addr, messages.ALARM_ACK, {"mask": ALL_ALARMS}, expect=messages.ALARM_STATE).values
     acked = before["alarms_unacked"] & ~after["alarms_unacked"]
     return "stage %d: acknowledged %s; still active: %s" % (
@@ -47,24 +49,44 @@ def acknowledge(bus, addr):
         st.alarm_names(after["alarms_active"], ", ") or "none")
 
 
-def _value(name):
-    d = st.decimals(name)
-    return lambda t: "%.*f" % (d, t[name] * st.scale(name))
+FAULT = "FAULT"
+NO_VALUE = "--"
+
+
+def _value(name, decimals=None):
+    d = st.decimals(name) if decimals is None else decimals
+
+    def text(t):
+        if st.faulted(name, t["alarms_active"]):
+            return FAULT
+        if not st.in_range(name, t[name]):
+            return NO_VALUE
+        return "%.*f" % (d, t[name] * st.scale(name))
+    return text
 
 
 def _deviation(t):
+    if st.faulted("ph", t["alarms_active"]) or not (st.in_range("ph", t["ph"]) and st.in_range("ph_setpoint", t["ph_setpoint"])):
+        return NO_VALUE
     return "%+.*f" % (st.decimals("ph"), (t["ph"] - t["ph_setpoint"]) * st.scale("ph"))
 
 
-# (heading, width, text of a telemetry record); units from the protocol's field declarations.
+def _mode(t):
+    return st.mode_name(t["mode"]) if st.in_range("mode", t["mode"]) else NO_VALUE
+
+
+# (heading, width, text of a telemetry record), each width with its gap: the row fits 80 columns
+# (alarms go on a line of their own). Units are the protocol's field declarations.
 COLUMNS = (
-    ("pH", 6, _value("ph")), ("setpt", 6, _value("ph_setpoint")), ("dev", 6, _deviation),
-    ("ORP mV", 6, _value("orp_mv")), ("°C", 6, _value("temperature")),
-    ("base mL/min", 11, _value("base_dose")), ("reag mL/min", 11, _value("reagent_dose")),
-    ("aq pump%", 8, _value("aq_pump")), ("org pump%", 9, _value("org_pump")),
-    ("aq L/min", 8, _value("flow_aq")), ("org L/min", 9, _value("flow_org")),
-    ("mode", 6, lambda t: st.mode_name(t["mode"])),
+    ("pH", 7, _value("ph")), ("setpt", 6, _value("ph_setpoint", 2)), ("dev", 7, _deviation),
+    ("ORP", 6, _value("orp_mv")), ("°C", 6, _value("temperature", 1)),
+    ("base", 7, _value("base_dose")), ("reag", 7, _value("reagent_dose")),
+    ("aq%", 5, _value("aq_pump", 0)), ("org%", 5, _value("org_pump", 0)),
+    ("aq", 6, _value("flow_aq", 2)), ("org", 6, _value("flow_org", 2)),
+    ("mode", 7, _mode),
 )
+UNITS = "ORP mV; base, reag mL/min; pumps %; aq, org L/min"
+WIDTH = 80
 
 
 def alarms_text(active, unacked):
@@ -72,20 +94,62 @@ def alarms_text(active, unacked):
     one no longer present (ISA-18.2's cleared unacknowledged)."""
     bits = active | unacked
     return " ".join(name + ("*" if unacked >> bit & 1 else "") + ("" if active >> bit & 1 else "(cleared)")
-                    for bit, name in messages.ALARMS.items() if bits >> bit & 1) or "-"
+                    for bit, name in messages.ALARMS.items() if bits >> bit & 1)
 
 
-def table(views):
-    head = "stage " + " ".join(h.rjust(w) for h, w, _ in COLUMNS) + "  alarms (* not acknowledged)"
+def out_of_range(t):
+    return [f.name for f in fields.infos(messages.TelemetryRecord) if not st.in_range(f.name, t[f.name])]
+
+
+def colour_wanted(out):
+    """Colour only on a terminal, and never with NO_COLOR set (https://no-color.org)."""
+    return out.isatty() and not os.environ.get("NO_COLOR")
+
+
+def _paint(text, colour, on):
+    return "\x1b[%sm%s\x1b[0m" % (colour, text) if on and text else text
+
+
+def table(views, colour=False):
+    head = "stg" + "".join(h.rjust(w) for h, w, _ in COLUMNS)
     lines = [head, "-" * len(head)]
     for v in views:
         if v.telemetry is None:
-            lines.append("%5d  %s" % (v.addr, v.problem))
+            wrapped = textwrap.wrap(printable(v.problem), WIDTH - 6) or [""]
+            lines += [("%3d  " % v.addr if i == 0 else "     ") + _paint(part, "33", colour)
+                      for i, part in enumerate(wrapped)]
             continue
         t = v.telemetry
-        cells = " ".join(fn(t).rjust(w) for _, w, fn in COLUMNS)
-        lines.append("%5d %s  %s" % (v.addr, cells, alarms_text(t["alarms_active"], t["alarms_unacked"])))
+        cells = "".join(_paint(fn(t).rjust(w), "1;31", colour) if fn(t) == FAULT else fn(t).rjust(w)
+                        for _, w, fn in COLUMNS)
+        lines.append("%3d%s" % (v.addr, cells))
+        alarms = alarms_text(t["alarms_active"], t["alarms_unacked"])
+        if alarms:
+            lines += ["     " + _paint(part, "31", colour) for part in textwrap.wrap("alarms: " + alarms, WIDTH - 6)]
+        bad = out_of_range(t)
+        if bad:
+            lines.append("     out of range from the board, not shown: " + ", ".join(bad))
+    lines += ["", UNITS + "; * alarm not acknowledged"]
     return lines
+
+
+def views_json(views):
+    """The stages as JSON: values in engineering units (null when faulted or out of range), mode
+    and alarms by name."""
+    out = []
+    for v in views:
+        if v.telemetry is None:
+            out.append({"stage": v.addr, "answered": False, "problem": v.problem})
+            continue
+        t = v.telemetry
+        values = {f.name: st.reading(f.name, t[f.name], t["alarms_active"]) for f in fields.infos(messages.TelemetryRecord)
+                  if f.name not in ("record", "time_s", "mode", "alarms_active", "alarms_unacked", "valves")}
+        out.append(dict({"stage": v.addr, "answered": True, "time_s": t["time_s"], "mode": _mode(t)}, **values,
+                        alarms=[n for b, n in messages.ALARMS.items() if t["alarms_active"] >> b & 1],
+                        unacknowledged=[n for b, n in messages.ALARMS.items() if t["alarms_unacked"] >> b & 1],
+                        faulted=[n for n in st.FAULT_ALARMS if n != "ph_deviation" and st.faulted(n, t["alarms_active"])],
+                        out_of_range=out_of_range(t)))
+    return json.dumps(out, indent=2) + "\n"
 
 
 class Keys:
@@ -144,9 +208,9 @@ class Terminal:
         return os.read(self.fd, 64).decode(errors="replace")
 
 
-def screen(port, views, message="", prompt=""):
-    lines = ["sxctl monitor  %s  %s" % (port, time.strftime("%Y-%m-%d %H:%M:%S")), ""]
-    lines += table(views)
+def screen(port, views, message="", prompt="", colour=False):
+    lines = ["sxctl monitor  %s  %s UTC" % (port, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())), ""]
+    lines += table(views, colour)
     if message:
         lines += ["", message]
     if prompt:
@@ -165,7 +229,7 @@ def live(bus, addrs, period=1.0, out=sys.stdout, keyboard=None):
         if time.monotonic() >= next_read:
             views = [read_stage(bus, a) for a in addrs]
             next_read = time.monotonic() + period
-        text = screen(bus.port, views, message, keys.prompt() if keyboard else "")
+        text = screen(bus.port, views, message, keys.prompt() if keyboard else "", colour_wanted(out))
         out.write("\x1b[H\x1b[J" + text if in_place else text + "\n")
         out.flush()
         if keyboard is None:

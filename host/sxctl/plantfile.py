@@ -56,6 +56,12 @@ TOP_KEYS = ("bus", "defaults", "stage", "sim")
 ADDRESSES = range(1, 248)
 TITRATION = "titration"  # shorthand for titration_points and the titration_ph_i/base_i items
 UNIT_ALIASES = {"degC": "°C", "deg C": "°C"}
+# Items whose values are choices: their names, as the item's declaration describes them
+# (protocol/config_items.py); the number is taken too.
+CHOICES = {
+    "safe_state": {"off": 0, "flows_held": 1},
+    "temperature_source": {"fixed": 0, "probe": 1},
+}
 
 
 class PlantFileError(SxctlError):
@@ -152,10 +158,15 @@ def parse_text(item, text, unit_required=False):
 
 
 def parse_value(item, value):
-    """Raw value of a TOML value (int, Decimal, or 'number unit' string) for `item`."""
+    """Raw value of a TOML value (int, Decimal, 'number unit' string, or a name of CHOICES) for `item`."""
     if isinstance(value, bool) or not isinstance(value, (int, decimal.Decimal, str)):
         raise ValueError("must be a number%s, not %s" % (
             " in " + item.unit if item.unit else "", _toml_type(value)))
+    choices = CHOICES.get(item.name)
+    if isinstance(value, str) and choices and not _NUMBER_UNIT.match(value):
+        if value.strip() not in choices:
+            raise ValueError("must be one of %s (or its number), not %r" % (", ".join(map(repr, choices)), value))
+        return choices[value.strip()]
     if isinstance(value, str):
         return parse_text(item, value, unit_required=True)
     return to_raw(item, decimal.Decimal(value))
@@ -164,14 +175,27 @@ def parse_value(item, value):
 def to_raw(item, number):
     if not number.is_finite():
         raise ValueError("%s is not a finite number" % number)
-    raw = number / _step(item)
-    if raw != raw.to_integral_value():
+    # the range first: arithmetic on a number like 1e2000000 overflows Decimal
+    step = _step(item)
+    if not item.lo * step <= number <= item.hi * step:
+        raise ValueError("%s is outside %s" % (_short(item, number), item_range(item)))
+    raw = number / step
+    if raw != raw.to_integral_value() or int(raw) * step != number:  # (a tiny number underflows to 0)
         raise ValueError("%s is finer than the board keeps (steps of %s)" % (
             number, engineering(item, 1)))
     raw = int(raw)
     if not item.lo <= raw <= item.hi:
         raise ValueError("%s is outside %s" % (engineering(item, raw), item_range(item)))
     return raw
+
+
+def _short(item, number):
+    """A number in the item's unit, as engineering() shows one; in E notation if absurdly large."""
+    if number.adjusted() < 12:  # no arithmetic on the number: it may be too large for any
+        text = format(number, ".%df" % decimals(item))
+    else:
+        text = format(number, ".6E")
+    return text + (" " + item.unit if item.unit else "")
 
 
 def _toml_type(value):
@@ -238,9 +262,6 @@ def load(path):
     plant, problems = check_text(data.decode("utf-8", errors="replace"), str(path))
     if problems:
         raise PlantFileError(str(path), problems)
-    if plant.key_file:
-        from . import keys
-        keys.use_plant_key_file(plant.key_file)  # every BusClient of this run signs with it
     return plant
 
 

@@ -120,7 +120,9 @@ class SQLiteStore(Sink):
     _EPOCH = _insert("epochs", EPOCH_COLUMNS)
     _GAP = _insert("gaps", GAP_COLUMNS)
 
-    def __init__(self, path, readonly=False):
+    def __init__(self, path, readonly=False, foreign_ok=True):
+        """`foreign_ok=False`: refuse an SQLite file that holds tables but no sxctl log, rather
+        than add the log's tables to another program's database."""
         self.path = str(path)
         try:
             if readonly:
@@ -130,6 +132,11 @@ class SQLiteStore(Sink):
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             if readonly and version == 0:
                 raise SxctlError("%s holds no sxctl log; give the file `sxctl log --db` wrote" % self.path)
+            if version == 0 and not readonly and not foreign_ok and self.db.execute(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]:
+                self.db.close()
+                raise SxctlError("%s is an SQLite database of another program (it holds tables, no sxctl log): "
+                                 "nothing added to it; give a new file or one `sxctl log` wrote" % self.path)
             if version not in (0, 1, SCHEMA_VERSION):
                 raise SxctlError("%s was written by another sxctl version (log schema %d, this one reads %d); "
                                  "log to a new file" % (self.path, version, SCHEMA_VERSION))
@@ -175,8 +182,19 @@ class SQLiteStore(Sink):
             self.db.execute("COMMIT")
             self._open = False
 
+    def rollback(self):
+        """Drop the batch not yet flushed (after a failed write or commit)."""
+        self._open = False
+        try:
+            self.db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # no transaction left open: SQLite rolled it back itself
+
     def close(self):
-        self.flush()
+        try:
+            self.flush()
+        except sqlite3.Error:
+            self.rollback()
         self.db.close()
 
     def resume(self):
@@ -219,7 +237,10 @@ class SQLiteStore(Sink):
         """(stage, bucket start time, mean of each column, max of alarms) per stage and bucket of
         `bucket_s` seconds, ordered by stage and time: a long log reduced for a plot."""
         where, args = _filter(stages, start, end)
-        means = ", ".join("AVG(%s)" % c for c in columns)
+        # a faulted input's value is no reading: left out of the mean (a bucket of only faulted
+        # values is NULL, a gap in the plot, never a line at 0)
+        means = ", ".join("AVG(CASE WHEN alarms_active & %d THEN NULL ELSE %s END)" % (fault_mask(c), c)
+                          if fault_mask(c) else "AVG(%s)" % c for c in columns)
         return self.db.execute(
             "SELECT stage, (time / ?) * ? AS t, %s, MAX(alarms_active != 0) FROM telemetry%s "
             "GROUP BY stage, t ORDER BY stage, t" % (means, where), [bucket_s, bucket_s] + args)
@@ -299,3 +320,34 @@ def alarm_names(bits, sep="|"):
 
 def iso_time(unix_s):
     return datetime.datetime.fromtimestamp(unix_s, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# faults: a value whose input is faulted is no reading, and is never shown or plotted as one
+_ALARM_BITS = {name: bit for bit, name in messages.ALARMS.items()}
+FAULT_ALARMS = {"ph": "ph_sensor_fault", "orp_mv": "orp_fault", "temperature": "temperature_fault",
+                "flow_aq": "flow_aq_fault", "flow_org": "flow_org_fault"}
+FAULT_ALARMS["ph_deviation"] = FAULT_ALARMS["ph"]
+
+
+def faulted(name, alarms):
+    """Whether telemetry field `name` is faulted by the record's active `alarms`."""
+    alarm = FAULT_ALARMS.get(name)
+    return alarm is not None and bool(alarms >> _ALARM_BITS[alarm] & 1)
+
+
+def fault_mask(name):
+    """The alarm bit that faults telemetry field `name`, 0 if none."""
+    alarm = FAULT_ALARMS.get(name)
+    return 1 << _ALARM_BITS[alarm] if alarm else 0
+
+
+def in_range(name, raw):
+    info = _INFOS[name]
+    return info.lo <= raw <= info.hi
+
+
+def reading(name, raw, alarms):
+    """The engineering value of a field as people may see it, or None: faulted or out of range."""
+    if faulted(name, alarms) or not in_range(name, raw):
+        return None
+    return engineering(name, raw)

@@ -59,8 +59,8 @@ def test_ph_calibration_and_buffers():
 
     def scan(k):
         i = k % 3
+        p.calibrate(bufs[i], es[i] + (k & 7), 20000 + i * 1000, k, (7020, 4000, 10060)[i])
         p.calibrate(bufs[i], es[i] + (k & 7), 20000 + i * 1000, k)
-        ph_cal.buffer_ph(bufs[i], (k * 700) % 60000)
 
     _no_alloc(scan)
 

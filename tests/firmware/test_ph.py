@@ -38,37 +38,6 @@ def test_nernst_clamps_temperature():
     assert ph.nernst_uv(900000) == ph.nernst_uv(ph.T_MAX)
 
 
-def test_buffer_table_points():
-    temps = (0, 10000, 20000, 25000, 30000, 40000, 50000)
-    b7 = (7120, 7060, 7020, 7000, 6990, 6980, 6970)
-    b10 = (10320, 10180, 10060, 10010, 9970, 9890, 9830)
-    b4 = (4000, 4000, 4000, 4000, 4010, 4030, 4060)
-    for k in range(7):
-        assert ph_cal.buffer_ph(ph.BUF_7, temps[k]) == b7[k]
-        assert ph_cal.buffer_ph(ph.BUF_10, temps[k]) == b10[k]
-        assert ph_cal.buffer_ph(ph.BUF_4, temps[k]) == b4[k]
-
-
-def test_buffer_10_reads_10_06_at_20_c():
-    assert ph_cal.buffer_ph(ph.BUF_10, 20000) == 10060
-
-
-def test_buffer_interpolation_and_clamp():
-    assert ph_cal.buffer_ph(ph.BUF_10, 15000) == 10120  # halfway 10.18 -> 10.06
-    assert ph_cal.buffer_ph(ph.BUF_4, 35000) == 4020
-    assert ph_cal.buffer_ph(ph.BUF_7, 22500) == 7010
-    assert ph_cal.buffer_ph(ph.BUF_7, -5000) == 7120
-    assert ph_cal.buffer_ph(ph.BUF_10, 60000) == 9830
-
-
-def test_buffer_unknown_raises():
-    try:
-        ph_cal.buffer_ph(8, 25000)
-    except ValueError:
-        return
-    assert False
-
-
 def test_ideal_electrode_at_25_c():
     p = ph.Probe()
     assert p.ph(0, 25000) == 7000
@@ -103,12 +72,12 @@ def test_rail_is_a_fault_and_holds():
     assert p.ph(0, 25000) == 7000 and not p.fault
 
 
-def test_cal_mid_at_20_c_uses_buffer_table():
-    # an ideal electrode in the 7.00 buffer at 20 C sits at pH 7.02, i.e. -1.163 mV
+def test_cal_mid_at_20_c_takes_the_buffer_ph_sent():
+    # an ideal electrode in the 7.00 buffer at 20 C sits at pH 7.02 (the host's table), i.e. -1.163 mV
     p = ph.Probe()
     e = _electrode_uv(7020, 20000)
     assert e == -1163
-    assert p.calibrate(ph.BUF_7, e, 20000, 1000) == 0
+    assert p.calibrate(ph.BUF_7, e, 20000, 1000, 7020) == 0
     assert abs(p.cal.offset_uv) <= 1
     assert p.cal.points == ph.BUF_7
 
@@ -166,10 +135,11 @@ def test_cal_three_point_with_warn():
 
 
 def test_cal_high_point_at_20_c_reads_10_06():
+    # the host sends each buffer's pH at its temperature (sxproto/buffers.py: 7.02 and 10.06 at 20 °C)
     p = ph.Probe()
-    p.calibrate(ph.BUF_7, _electrode_uv(7020, 20000), 20000)
+    p.calibrate(ph.BUF_7, _electrode_uv(7020, 20000), 20000, 0, 7020)
     e10 = _electrode_uv(10060, 20000)
-    assert p.calibrate(ph.BUF_10, e10, 20000) == 0
+    assert p.calibrate(ph.BUF_10, e10, 20000, 0, 10060) == 0
     assert abs(p.cal.base_slope - 10000) <= 1
     assert abs(p.ph(e10, 20000) - 10060) <= 1
 
@@ -280,8 +250,28 @@ def test_products_stay_small_at_extremes():
                 p.calibrate(buf, e, ph.T_MAX)
                 p.calibrate(ph.BUF_7, e, 0)
                 p.calibrate(buf, -e, 50000)
-        for t in (-10 ** 6, 0, 7777, 49999, 10 ** 6):
-            ph_cal.buffer_ph(ph.BUF_10, t)
+        for mph in (1, 1675, 13999):  # any buffer pH the host may send, at the extreme inputs
+            p = ph.Probe()
+            p.calibrate(ph.BUF_7, -ph.E_MAX, ph.T_MIN, 0, 13999 - mph + 1)
+            p.calibrate(ph.BUF_4, ph.E_MAX, ph.T_MAX, 0, mph)
     finally:
         ph._muldiv = ph_cal._muldiv = orig
     assert 0 < peak[0] < _SMALL, peak[0]
+
+
+def test_two_acid_buffers_calibrate_without_a_7_point():
+    # an SX stage at pH 2: 4.00 as the mid point, then 1.68 (1.675 at 20 °C) on its acid side
+    off = 15000
+    p = ph.Probe()
+    assert p.calibrate(ph.BUF_7, _electrode_uv(4000, 20000, 9700, off), 20000, 0, 4000) == 0
+    assert p.calibrate(ph.BUF_4, _electrode_uv(1675, 20000, 9700, off), 20000, 0, 1675) == 0
+    assert abs(p.cal.acid_slope - 9700) <= 1 and p.cal.base_slope == p.cal.acid_slope
+    assert abs(p.cal.offset_uv - off) <= 2
+    assert abs(p.ph(_electrode_uv(2000, 20000, 9700, off), 20000) - 2000) <= 1
+
+
+def test_without_a_ph_a_slot_takes_its_nominal_buffer():
+    p = ph.Probe()
+    p.calibrate(ph.BUF_7, 0, 25000)
+    assert p.calibrate(ph.BUF_4, _electrode_uv(4000, 25000, 9800), 25000) == 0
+    assert abs(p.cal.acid_slope - 9800) <= 1 and p.cal.low_mph == 4000

@@ -58,3 +58,15 @@ def processes_under(root):
 
 def sxctl(*args, timeout=60):
     return subprocess.run(SXCTL + list(args), capture_output=True, text=True, timeout=timeout)
+
+
+def wait_for(condition, timeout=20.0, what="condition"):
+    """condition()'s first true value, polled until `timeout` s; AssertionError naming `what` after."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = condition()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(0.05)

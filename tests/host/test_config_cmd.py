@@ -1,4 +1,5 @@
 """sxctl config diff/apply and sxctl set against three virtual boards (addresses 1..3)."""
+import json
 import re
 
 import pytest
@@ -81,6 +82,11 @@ def test_diff_shows_each_boards_changes_and_reports_a_silent_board(sim3, tmp_pat
     assert re.search(r"^stage E9 \(address 9, extraction\): unreachable: no answer from address 9", out, re.M)
     with buslink.BusClient(sim3.bus) as bus:
         assert {addr: version(bus, addr) for addr in (1, 2, 3)} == before  # diff writes nothing
+    proc = sxctl("config", "diff", path, "--bus", sim3.bus, "--json")
+    assert proc.returncode == 1
+    report = {r["stage"]: r for r in json.loads(proc.stdout)}
+    assert report["E2"]["changes"]["ph_setpoint"] == dict(board="1.800 pH", plant="2.200 pH")
+    assert report["E9"]["reachable"] is False and "no answer" in report["E9"]["problem"]
 
 
 def test_apply_writes_in_rule_keeping_batches_verifies_and_leaves_nothing_to_diff(sim3, tmp_path):
@@ -179,7 +185,9 @@ def test_set_stops_at_a_refusal_naming_key_and_reason(sim3):
     proc = sxctl("set", "--port", sim3.bus, "--addr", "3", "ph_high_trip=3", "ph_setpoint=4", "pid_kp=2")
     assert proc.returncode == 1
     assert proc.stdout == "board 3: ph_high_trip = 3.000 pH\n"
-    assert "board 3 refused ph_setpoint=4: config rule violated; applied before it: ph_high_trip" in proc.stderr
+    assert ("board 3 would refuse ph_setpoint=4, so it was not sent: the rule ph_setpoint must lie between "
+            "ph_low_alarm and ph_high_trip (ph_setpoint 4.000 pH asked, ph_low_alarm 0.000 pH on the board, "
+            "ph_high_trip 3.000 pH on the board); applied before it: ph_high_trip") in proc.stderr
     with buslink.BusClient(sim3.bus) as bus:
         assert read(bus, 3, ["ph_setpoint", "pid_kp"]) == dict(
             ph_setpoint=ITEMS["ph_setpoint"].default, pid_kp=ITEMS["pid_kp"].default)

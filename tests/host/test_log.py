@@ -6,25 +6,14 @@ import subprocess
 import time
 
 import pytest
-from simboards import SXCTL, sxctl
+from simboards import SXCTL, sxctl, wait_for
 from sxproto import codec, messages
 
 from sxctl import buslink
 from sxctl.bench.host_log import FakeBoard, memory_bus
-from sxctl.commands.log import stage_list
+from sxctl.commands.common import stage_list
 from sxctl.logger import Logger
 from sxctl.store import Sink, SQLiteStore
-
-
-def wait_for(condition, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = condition()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.05)
 
 
 def records(db, stage, epoch=None):

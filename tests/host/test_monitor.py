@@ -13,12 +13,16 @@ def test_once_prints_every_stage(sim3):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("sxctl monitor  " + sim3.bus)
-    assert lines[2].split()[:4] == ["stage", "pH", "setpt", "dev"]
-    rows = {line.split()[0]: line.split() for line in lines[4:7]}
+    assert lines[2].split()[:4] == ["stg", "pH", "setpt", "dev"]
+    assert max(len(line) for line in lines) <= 80  # fits a standard terminal
+    rows = {line.split()[0]: (line.split(), lines[i + 5]) for i, line in enumerate(lines[4:]) if line[:3].strip().isdigit()}
     assert set(rows) == {"1", "2", "3"}
-    for cells in rows.values():
+    for cells, alarms in rows.values():
         assert cells[12] in messages.MODES.values()
-        float(cells[1])
+        if cells[1] == "FAULT":  # a board on the bench, no electrode: a fault, never a number
+            assert "ph_sensor_fault" in alarms and cells[3] == "--"
+        else:
+            float(cells[1])
     assert "\x1b" not in proc.stdout  # not a terminal: no escape sequences
 
 
@@ -44,9 +48,9 @@ def test_table_marks_unacknowledged_alarms_and_ack_clears_them():
     board, bus = _board_with_alarm()
     view = monitor.read_stage(bus, 1)
     assert view.unacked == 1 << 3
-    assert monitor.table([view])[2].endswith("ph_low*")
+    assert monitor.table([view])[3].endswith("alarms: ph_low*")
     assert monitor.acknowledge(bus, 1) == "stage 1: acknowledged ph_low; still active: ph_low"
-    assert monitor.table([monitor.read_stage(bus, 1)])[2].endswith("ph_low")
+    assert monitor.table([monitor.read_stage(bus, 1)])[3].endswith("alarms: ph_low")
     assert [e["code"] for e in board.events][-1] == 3  # the board queued an acknowledged event
 
 
@@ -82,4 +86,22 @@ def test_alarm_text_keeps_the_two_states_apart():
     assert monitor.alarms_text(low, low) == "ph_low*"                    # active, unacknowledged
     assert monitor.alarms_text(low, 0) == "ph_low"                       # active, acknowledged
     assert monitor.alarms_text(0, trip) == "dose_trip*(cleared)"         # cleared, unacknowledged
-    assert monitor.alarms_text(0, 0) == "-"
+    assert monitor.alarms_text(0, 0) == ""
+
+
+class _Tty(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_alarms_are_coloured_only_on_a_terminal_and_never_with_no_color(monkeypatch):
+    board, bus = _board_with_alarm()
+    view = monitor.read_stage(bus, 1)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert monitor.colour_wanted(_Tty()) and not monitor.colour_wanted(io.StringIO())
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not monitor.colour_wanted(_Tty())
+    coloured = monitor.table([view], colour=True)
+    assert "\x1b[31malarms: ph_low*\x1b[0m" in coloured[3]
+    assert not any("\x1b" in line for line in monitor.table([view], colour=False))
+    assert all(len(line) <= monitor.WIDTH for line in monitor.table([view]))

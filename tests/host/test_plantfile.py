@@ -7,7 +7,7 @@ from sxproto import config_items
 
 from simboards import sxctl
 from sxctl import cli, plantfile
-from sxctl.commands import config as config_cmd
+from sxctl import configapply
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "plant.toml"
 ITEMS = config_items.BY_NAME
@@ -200,13 +200,13 @@ def test_write_plan_keeps_the_rules_after_every_write():
     changes = {k: v for k, v in target.items() if board[k] != v}
     naive = sorted(changes, key=lambda n: ITEMS[n].id)[:8]
     assert config_items.rule_violations(dict(board, **{n: changes[n] for n in naive}))
-    plan = config_cmd.plan_writes(board, changes)
+    plan = configapply.plan_writes(board, changes)
     _rules_hold_along(board, plan, target)
     assert len(plan) == 2
 
     # The pH window moved wholly above the old high trip, one item per write.
     target = dict(board, ph_low_alarm=6000, ph_setpoint=7000, ph_high_trip=8000)
-    plan = config_cmd.plan_writes(board, {k: v for k, v in target.items() if board[k] != v}, size=1)
+    plan = configapply.plan_writes(board, {k: v for k, v in target.items() if board[k] != v}, size=1)
     _rules_hold_along(board, plan, target)
     assert [b[0][0] for b in plan] == ["ph_high_trip", "ph_setpoint", "ph_low_alarm"]
 

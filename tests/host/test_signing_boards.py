@@ -54,7 +54,7 @@ def key_of(plant, path=None):
 
 
 def state(plant, addr=KEYED):
-    with BusClient(plant.bus, key=False) as bus:
+    with BusClient(plant.bus) as bus:
         return bus.signing_state(addr)
 
 
@@ -71,7 +71,7 @@ def signed(key, seq, counter, values=MANUAL, addr=KEYED):
 
 
 def test_without_a_key_writes_need_no_signature(plant):
-    with BusClient(plant.bus, key=False) as bus:
+    with BusClient(plant.bus) as bus:
         assert bus.request(KEYED, messages.SET_MODE, AUTO, expect=messages.MODE_ACK).values["mode"] == 2
         assert bus.signing_state(KEYED)["key_id"] == 0
     code, out = run(plant, "set", "--port", plant.bus, "--addr", str(KEYED), "mode=manual")
@@ -86,7 +86,7 @@ def test_provisioned_over_usb_the_board_refuses_unsigned_writes(plant):
                     "--bus", plant.bus)
     assert code == 0, out
     assert "address 1 requires writes signed with key %08x" % key.id in out
-    with BusClient(plant.bus, key=False) as bus:
+    with BusClient(plant.bus) as bus:
         with pytest.raises(RemoteError) as e:
             bus.request(KEYED, messages.SET_MODE, AUTO, expect=messages.MODE_ACK)
         assert e.value.code == SIGNATURE_REQUIRED
@@ -124,7 +124,7 @@ def test_forged_writes_are_refused_and_counted(plant):
     key = key_of(plant)
     other = keys.new_key()
     before = state(plant)
-    with BusClient(plant.bus, key=False) as bus:
+    with BusClient(plant.bus) as bus:
         counter = keys.clock_counter() + 100
         flipped = bytearray(framing.cobs_decode(signed(key, 0x100, counter)[1:-1]))
         flipped[-3] ^= 0x10  # last MAC byte; the CRC made good again, as a forger would
@@ -188,7 +188,7 @@ def test_rotation_over_usb_replaces_the_key_on_board_and_file(plant):
     assert code == 0, out
     assert new.id != old.id and "%08x replaced by %08x" % (old.id, new.id) in out
     assert not os.path.exists(plant.key_file + ".new")
-    with BusClient(plant.bus, key=False) as bus:
+    with BusClient(plant.bus) as bus:
         floor = bus.signing_state(KEYED)["counter"]
         assert exchange(bus, signed(old, 0x400, floor + 5), 0x400) == ("ERROR", 11)
     with BusClient(plant.bus, key=old) as bus:

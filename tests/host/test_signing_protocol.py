@@ -1,4 +1,5 @@
 """Signed frames on the host: the declaration, the codec, plant keys and counters (no boards)."""
+import argparse
 import json
 import os
 import pathlib
@@ -89,16 +90,12 @@ def test_a_bad_key_is_refused_without_repeating_it(text):
     assert text not in str(e.value) and text[:10] not in str(e.value)
 
 
-def test_key_from_environment_is_read_at_the_first_write_only(monkeypatch):
-    monkeypatch.setenv(keys.ENV, "zz")
-    bus = buslink.BusClient("loop://")  # reads need no key: a broken one does not stop them
-    with pytest.raises(keys.KeyProblem):
-        bus.key
-    monkeypatch.setenv(keys.ENV, KEY.hex())
-    assert buslink.BusClient("loop://").key.secret == KEY
-    assert buslink.BusClient("loop://", key=False).key is None
-    monkeypatch.delenv(keys.ENV)
+def test_a_bus_client_signs_only_with_the_key_it_is_handed(monkeypatch):
+    monkeypatch.setenv(keys.ENV, KEY.hex())  # the environment is the command line's, not the client's
     assert buslink.BusClient("loop://").key is None
+    assert buslink.BusClient("loop://", key=keys.PlantKey(KEY, "test")).key.secret == KEY
+    with pytest.raises(TypeError):
+        buslink.BusClient("loop://", key=KEY.hex())
 
 
 def test_counters_pass_the_clock_the_last_one_and_the_board():
@@ -141,15 +138,20 @@ role = "extraction"
 """
 
 
-def test_plant_file_names_a_key_file_beside_it(tmp_path, monkeypatch):
+def test_plant_file_names_a_key_file_beside_it_and_loading_it_switches_nothing(tmp_path, monkeypatch):
+    from sxctl.commands import common
+
     monkeypatch.delenv(keys.ENV, raising=False)
     key = keys.write_file(tmp_path / "plant.key", keys.new_key())
     (tmp_path / "plant.toml").write_text(PLANT % "plant.key")
-    monkeypatch.setattr(keys, "_plant_key_file", None)
     plant = plantfile.load(tmp_path / "plant.toml")
     assert plant.key_file == str(tmp_path / "plant.key")
-    assert keys.default().id == key.id  # every BusClient of this run signs with it
-    assert buslink.BusClient("loop://").key.id == key.id
+    assert buslink.BusClient("loop://").key is None  # nothing process-wide
+    args = argparse.Namespace(key_file=None, env_key=None)
+    assert common.plant_key(args, plant).id == key.id  # handed to the client by the command
+    other = keys.write_file(tmp_path / "other.key", keys.new_key())
+    args.key_file = str(tmp_path / "other.key")
+    assert common.plant_key(args, plant).id == other.id  # --key-file wins
 
 
 def test_plant_file_with_a_missing_key_file_is_refused(tmp_path):

@@ -106,6 +106,8 @@ class FakeBoard:
         if message is m.GET_TELEMETRY:
             # the newest record with the alarm state as it is now, as a board packs its telemetry
             return m.TELEMETRY, dict(self.records[-1], alarms_active=self.alarms, alarms_unacked=self.latched)
+        if message is m.ALARMS_READ:
+            return m.ALARM_STATE, dict(alarms_active=self.alarms, alarms_unacked=self.latched)
         if message is m.ALARM_ACK:
             acked = self.latched & v["mask"]
             self.latched &= ~v["mask"]

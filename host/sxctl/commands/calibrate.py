@@ -2,7 +2,7 @@
 from . import common
 
 HELP = "calibrate a board's pH, ORP or flow input (guided, or scripted with --yes)"
-EXAMPLE = "sxctl calibrate ph --port /dev/ttyUSB0 --addr 2 --points 7.00,4.00 --temperature 21.5"
+EXAMPLE = "sxctl calibrate ph --bus /dev/ttyUSB0 --addr 2 --points 7.00,4.00 --temperature 21.5"
 
 
 def add_arguments(p):
@@ -10,18 +10,26 @@ def add_arguments(p):
     common.bus_port(p)
     common.board_addr(p)
     p.add_argument("--points", default=None,
-                   help="pH buffers (default 7.00,4.00,10.01; mid point first), the ORP standard in mV "
-                        "(default 225), or the volume in mL run through a flow meter")
+                   help="pH buffers, any two or three of %s (default 7.00,4.00,10.01; for a stage at pH 1-3 "
+                        "e.g. 1.68,4.00; the one nearest 7 is taken first), the ORP standard in mV (default 225), "
+                        "or the volume in mL run through a flow meter" % ", ".join(_buffer_names()))
     p.add_argument("--temperature", type=float, default=None,
                    help="buffer temperature in °C (default: the board's temperature input)")
-    p.add_argument("--yes", action="store_true", help="no prompts: take each point when stable and commit")
-    p.add_argument("--stable-timeout", type=float, default=120.0, help="seconds to wait for a stable reading")
+    p.add_argument("--yes", action="store_true",
+                   help="no prompts: take each point when stable (and moved from the previous buffer's "
+                        "reading as it should) and commit")
+    p.add_argument("--stable-timeout", type=float, default=120.0,
+                   help="seconds to wait for a stable reading in each buffer (default 120)")
     p.add_argument("--settle", type=float, default=10.0,
                    help="seconds a stable reading must hold before a point is taken (default 10)")
 
 
+def _buffer_names():
+    from sxproto import buffers
+    return list(buffers.BUFFERS)
+
+
 def run(args):
-    from ..buslink import BusClient
     from ..calibrate import Wizard
 
     default = {"ph": "7.00,4.00,10.01", "orp": "225"}.get(args.sensor)
@@ -29,7 +37,8 @@ def run(args):
     if not points or points == [""]:
         from ..errors import SxctlError
         raise SxctlError("give the volume run through the meter with --points, in mL")
-    with BusClient(args.port, baud=args.baud) as bus:
+    plant = common.load_plant(args)
+    with common.open_bus(args, plant) as bus:
         bus.hello(args.addr)
         wizard = Wizard(bus, args.addr, args.sensor, assume_yes=args.yes,
                         stable_timeout=args.stable_timeout, settle_s=args.settle)

@@ -2,6 +2,7 @@
 import argparse
 import csv
 import datetime
+import os
 import sys
 
 HELP = "write the telemetry of an `sxctl log` file as CSV in engineering units"
@@ -17,23 +18,33 @@ HEADER = ("time", "stage") + tuple(c for c, _ in COLUMNS) + ("mode", "alarms_act
 
 
 def time_arg(text):
-    """Unix seconds, or an ISO 8601 date and time (local time unless it names a zone)."""
+    """Unix seconds, or an ISO 8601 date and time: UTC, as the CSV and the plots show times,
+    unless it names its zone (Z, +02:00)."""
     try:
         return int(float(text))
     except ValueError:
         pass
     try:
-        return int(datetime.datetime.fromisoformat(text).timestamp())
-    except ValueError:
+        when = datetime.datetime.fromisoformat(text)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        return int(when.timestamp())
+    except (ValueError, OverflowError):
         raise argparse.ArgumentTypeError("a time looks like 2024-06-10T08:00, 2024-06-10T08:00Z "
                                          "or Unix seconds, not %r" % text) from None
 
 
+def _stages(text):
+    from .common import stage_list
+    return stage_list(text)
+
+
 def selection_arguments(p):
     p.add_argument("db", metavar="FILE", help="SQLite file written by `sxctl log`")
-    p.add_argument("--stage", type=int, nargs="+", default=None, help="only these stages (default: all)")
+    p.add_argument("--stage", type=_stages, default=None, metavar="STAGES",
+                   help="only these stages, e.g. 2 or 1-4,7 (default: all)")
     p.add_argument("--from", dest="start", type=time_arg, default=None, metavar="T",
-                   help="from this time on (ISO 8601, local unless it ends in Z or +hh:mm; or Unix s)")
+                   help="from this time on (ISO 8601 in UTC like the output, unless it ends in +hh:mm; or Unix s)")
     p.add_argument("--to", dest="end", type=time_arg, default=None, metavar="T", help="up to this time")
 
 
@@ -50,9 +61,12 @@ def rows(store, stages=None, start=None, end=None):
     convert = [(st.scale(f), st.decimals(f)) for f in fields]
     columns = ("time", "stage") + tuple(fields) + ("mode", "alarms_active", "alarms_unacked")
     for r in store.telemetry(stages, start, end, columns=columns):
-        values = ["%.*f" % (d, raw * s) if d else str(round(raw * s)) for raw, (s, d) in zip(r[2:-3], convert)]
-        unacked = "" if r[-1] is None else st.alarm_names(r[-1])
-        yield [st.iso_time(r[0]), r[1]] + values + [st.mode_name(r[-3]), st.alarm_names(r[-2]), unacked]
+        active, unacked = r[-2], r[-1]
+        # A faulted input is no reading: an empty cell, the alarms column says which fault.
+        values = ["" if st.faulted(f, active) else "%.*f" % (d, raw * s) if d else str(round(raw * s))
+                  for f, raw, (s, d) in zip(fields, r[2:-3], convert)]
+        yield [st.iso_time(r[0]), r[1]] + values + [st.mode_name(r[-3]), st.alarm_names(active),
+                                                    "" if unacked is None else st.alarm_names(unacked)]
 
 
 def run(args):
@@ -67,6 +81,11 @@ def run(args):
         for row in rows(store, args.stage, args.start, args.end):
             writer.writerow(row)
             n += 1
+        out.flush()
+    except BrokenPipeError:
+        # The reader stopped (`| head`): what it wanted it has; nothing more to say.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     finally:
         if out is not sys.stdout:
             out.close()

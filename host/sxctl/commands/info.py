@@ -4,32 +4,36 @@ import json
 from . import common
 
 HELP = "ask one board who it is and how its link is doing"
-EXAMPLE = "sxctl info --port /dev/ttyUSB0 --addr 2"
+EXAMPLE = "sxctl info --bus /dev/ttyUSB0 --addr 2"
 
 
 def add_arguments(p):
     common.bus_port(p)
     common.board_addr(p)
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    common.json_option(p)
 
 
 def run(args):
-    from ..buslink import BusClient
-
-    with BusClient(args.port, baud=args.baud) as bus:
-        info = bus.hello(args.addr)
-        info["version"] = "%d.%d.%d" % (info.pop("fw_major"), info.pop("fw_minor"), info.pop("fw_patch"))
-        info["fingerprint"] = "%08x" % info["fingerprint"]
-        info["host_link"] = bus.stats.as_dict()
-    if args.json:
-        print(json.dumps(info, indent=2))
-        return 0
     from sxproto import messages
 
+    from ..buslink import out_of_range, printable
+
+    plant = common.load_plant(args)
+    with common.open_bus(args, plant) as bus:
+        info = bus.hello(args.addr)
+        info["host_link"] = bus.stats.as_dict()
+    bad = out_of_range(messages.INFO.body, info)
+    info["version"] = "%d.%d.%d" % (info.pop("fw_major"), info.pop("fw_minor"), info.pop("fw_patch"))
+    info["fingerprint"] = "%08x" % info["fingerprint"]
     alarms = [name for bit, name in messages.ALARMS.items() if info["alarms"] >> bit & 1]
+    mode = messages.MODES.get(info["mode"]) if "mode" not in bad else None
+    if args.json:
+        print(json.dumps(dict(info, mode=mode, alarms=alarms, out_of_range=bad), indent=2))
+        return 0
+    info = {k: printable(v) if isinstance(v, str) else v for k, v in info.items()}
     rows = [("board", info["board"]), ("serial", info["serial"] or "-"), ("address", args.addr),
             ("firmware", info["version"]), ("schema", info["fingerprint"] + " (matches this sxctl)"),
-            ("uptime", "%d s" % info["uptime_s"]), ("mode", messages.MODES.get(info["mode"], info["mode"])),
+            ("uptime", "%d s" % info["uptime_s"]), ("mode", mode or "-- (out of range: %d)" % info["mode"]),
             ("alarms", ", ".join(alarms) or "none"), ("calibration id", info["cal_id"] or "none"),
             ("config version", info["config_version"]),
             ("free heap", "%d B" % info["heap_free"]),
@@ -38,4 +42,6 @@ def run(args):
             ("host link", " ".join("%s=%d" % kv for kv in info["host_link"].items()))]
     for key, value in rows:
         print("%-16s %s" % (key, value))
+    if bad:
+        print("%-16s %s" % ("not believed", ", ".join(bad) + " (outside the protocol's range)"))
     return 0

@@ -9,18 +9,18 @@ import os
 from . import common
 
 HELP = "plant keys for signed writes: new, provision and rotate (over USB), status (over the bus)"
-EXAMPLE = "sxctl key provision --port /dev/ttyACM0 --key-file plant.key --bus /dev/ttyUSB0"
+EXAMPLE = "sxctl key provision --usb /dev/ttyACM0 --key-file plant.key --bus /dev/ttyUSB0"
 
 ACTIONS = {
     "new": ("make a new random plant key in a file only you can read (never overwrites one)",
             "sxctl key new --key-file plant.key"),
     "provision": ("write the plant key to boards over their USB REPL and restart them; from then on "
                   "they refuse unsigned writes",
-                  "sxctl key provision --port /dev/ttyACM0 --key-file plant.key --bus /dev/ttyUSB0"),
+                  "sxctl key provision --usb /dev/ttyACM0 --key-file plant.key --bus /dev/ttyUSB0"),
     "rotate": ("make a new key, provision it onto every board given, then replace the key file with it",
-               "sxctl key rotate --port /dev/ttyACM0 --port /dev/ttyACM1 --key-file plant.key"),
+               "sxctl key rotate --usb /dev/ttyACM0 --usb /dev/ttyACM1 --key-file plant.key"),
     "status": ("show whether a board requires signed writes, with which key id, its counter and its refusals",
-               "sxctl key status --port /dev/ttyUSB0 --addr 2"),
+               "sxctl key status --bus /dev/ttyUSB0 --addr 2"),
 }
 
 
@@ -30,8 +30,9 @@ def _key_file(q, required=False):
 
 
 def _usb(q):
-    q.add_argument("--port", action="append", required=True, metavar="USB",
-                   help="a board's USB serial port, or auto (the one USB serial port there is); repeat for several boards")
+    q.add_argument("--usb", "--port", dest="port", action="append", required=True, metavar="USB",
+                   help="a board's USB serial port, or auto (the one USB serial port there is); repeat for "
+                        "several boards (--port is the old spelling)")
     q.add_argument("--bus", default=None, help="bus port: after the restart, check each board's key id there")
     q.add_argument("--baud", type=int, default=115200, help="bus baud rate for --bus (default 115200)")
     q.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a board's REPL (default 5)")
@@ -56,8 +57,7 @@ def add_arguments(p):
         else:
             common.bus_port(q)
             common.board_addr(q)
-            _key_file(q)
-            q.add_argument("--json", action="store_true", help="print JSON instead of a table")
+            common.json_option(q)
 
 
 def run(args):
@@ -103,7 +103,7 @@ def _verify(args, key, addresses):
     from ..errors import SxctlError
 
     deadline = time.monotonic() + 10
-    with BusClient(args.bus, baud=args.baud, timeout=0.2, retries=0, key=False) as bus:
+    with BusClient(args.bus, baud=args.baud, timeout=0.2, retries=0, holder="sxctl key " + args.action) as bus:
         for addr in addresses:
             while True:
                 try:
@@ -123,7 +123,7 @@ def provision(args):
     from .. import keys
     from ..errors import SxctlError
 
-    key = keys.resolve(args.key_file)
+    key = keys.resolve(args.key_file, args.env_key)
     done, failed = _provision_all(args, key, args.reset_counter)
     if failed:
         raise SxctlError("%s%s" % (failed, "; done before it: " + ", ".join(done) if done else ""))
@@ -159,12 +159,12 @@ def rotate(args):
 
 def status(args):
     from .. import keys
-    from ..buslink import BusClient
 
-    with BusClient(args.port, baud=args.baud, key=False) as bus:
+    plant = common.load_plant(args)
+    mine = common.plant_key(args, plant)
+    with common.open_bus(args, plant, program="sxctl key status") as bus:
         bus.hello(args.addr)  # refuses a board built from another protocol schema
         state = bus.signing_state(args.addr)
-    mine = keys.from_file(args.key_file) if args.key_file else keys.from_environment()
     kid = state["key_id"]
     if kid == 0:
         required = "no: no plant key provisioned; anyone on the bus can write (docs/security.md)"

@@ -1,5 +1,4 @@
 """sxctl log: follow every stage on the bus and store telemetry, events and config in SQLite."""
-import argparse
 import shutil
 import signal
 import sys
@@ -8,40 +7,15 @@ import time
 from . import common
 
 HELP = "follow the stages on a bus and store their telemetry, events and config in an SQLite file"
-EXAMPLE = "sxctl log --port /dev/ttyUSB0 --stages 1-4 --db plant.sqlite"
+EXAMPLE = "sxctl log --plant plant.toml --db plant.sqlite   (or: --bus /dev/ttyUSB0 --stage 1-4)"
 STATUS_EVERY_S = 10.0  # when stderr is not a terminal: a status line this often, not every round
-
-
-def stage_list(text):
-    """Stage addresses as `1-4`, `1,3,5-7`."""
-    addrs = []
-    for part in text.split(","):
-        lo, _, hi = part.strip().partition("-")
-        try:
-            lo, hi = int(lo), int(hi or lo)
-        except ValueError:
-            raise argparse.ArgumentTypeError("stages look like 1-4 or 1,3,5-7, not %r" % text) from None
-        if not 1 <= lo <= hi <= 247:
-            raise argparse.ArgumentTypeError("stage addresses are 1..247, low to high: %r" % text)
-        addrs += range(lo, hi + 1)
-    return addrs
-
-
-def stage_arguments(p, required=True):
-    which = p.add_mutually_exclusive_group(required=required)
-    which.add_argument("--stages", type=stage_list, help="stage addresses, e.g. 1-4 or 1,3,5-7")
-    which.add_argument("--addr", type=int, nargs="+", help="stage addresses, e.g. --addr 1 2 3")
-
-
-def stages_of(args):
-    return sorted(set(args.stages or args.addr or ()))
 
 
 def add_arguments(p):
     common.bus_port(p)
-    stage_arguments(p)
+    common.stage_arguments(p)
     p.add_argument("--db", required=True, help="SQLite file to store into (created if missing; "
-                   "an existing one is continued where it ends)")
+                   "an existing sxctl log is continued where it ends; any other file is refused)")
     p.add_argument("--duration", type=float, default=None, help="seconds to log (default: until Ctrl-C)")
     p.add_argument("--period", type=float, default=1.0, help="seconds between poll rounds (default 1)")
 
@@ -74,23 +48,30 @@ class StatusLine:
 
 
 def run(args):
-    from ..buslink import BusClient
     from ..logger import Logger
     from ..store import SQLiteStore
 
-    addrs = stages_of(args)
+    plant = common.load_plant(args)
+    addrs = common.stages_of(args, plant)
     stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(signal.SIGTERM))
+    signal.signal(signal.SIGINT, lambda *_: stop.append(signal.SIGINT))
     status = StatusLine()
-    sink = SQLiteStore(args.db)
+    sink = SQLiteStore(args.db, foreign_ok=False)
     try:
-        with BusClient(args.port, baud=args.baud) as bus:
+        with common.open_bus(args, plant) as bus:
             logger = Logger(bus, sink, addrs, period=args.period, say=status.say)
-            status.say("logging stages %s from %s into %s" % (",".join(map(str, addrs)), args.port, args.db))
+            status.say("logging stages %s from %s into %s%s" % (
+                ",".join(map(str, addrs)), bus.port, args.db,
+                ", signing with key %08x" % bus.key.id if bus.key is not None else ""))
             logger.run(duration=args.duration, should_stop=lambda: bool(stop),
                        after_round=lambda: status.update(logger.status()))
             status.update(logger.status(), final=True)
     finally:
         sink.close()
-    return 0
+    failures = logger.failures()
+    for text in failures:
+        status.say("sxctl log: error: " + text)
+    if stop and stop[0] == signal.SIGINT:
+        return 130
+    return 1 if failures else 0

@@ -2,40 +2,37 @@
 import sys
 
 from . import common
-from .log import stage_arguments, stages_of
 
 HELP = ("show a live table of the stages (pH against setpoint, outputs, flows, mode, alarms); "
         "on a terminal `a`, a stage number and Enter acknowledge its alarms, `q` quits")
-EXAMPLE = "sxctl monitor --port /dev/ttyUSB0 --stages 1-4"
+EXAMPLE = "sxctl monitor --bus /dev/ttyUSB0 --stage 1-4"
 
 
 def add_arguments(p):
     common.bus_port(p)
-    stage_arguments(p, required=False)
+    common.stage_arguments(p)
     p.add_argument("--period", type=float, default=1.0, help="seconds between refreshes (default 1)")
     p.add_argument("--once", action="store_true",
                    help="print the table once and exit: 0 if every stage answered, 1 if not")
-    p.add_argument("--ack", type=int, action="append", metavar="STAGE",
-                   help="acknowledge every latched alarm of STAGE, say what was acknowledged and exit "
-                   "(may be given more than once)")
+    p.add_argument("--ack", type=common.address, action="append", metavar="STAGE",
+                   help="acknowledge every latched alarm of STAGE (signed with the plant key), say what "
+                   "was acknowledged and exit (may be given more than once)")
+    common.json_option(p)
 
 
 def run(args):
-    from ..buslink import BusClient
-    from ..errors import SxctlError
-    from ..monitor import Terminal, acknowledge, live, read_stage, screen
+    from ..monitor import Terminal, acknowledge, live, read_stage, screen, views_json
 
-    addrs = stages_of(args)
-    if not addrs and not args.ack:
-        raise SxctlError("say which stages to show: --stages 1-4 or --addr 1 2 3")
-    with BusClient(args.port, baud=args.baud) as bus:
+    plant = common.load_plant(args)
+    addrs = [] if args.ack else common.stages_of(args, plant)
+    with common.open_bus(args, plant) as bus:
         if args.ack:
             for addr in args.ack:
                 print(acknowledge(bus, addr))
             return 0
-        if args.once:
+        if args.once or args.json:
             views = [read_stage(bus, a) for a in addrs]
-            sys.stdout.write(screen(bus.port, views))
+            sys.stdout.write(views_json(views) if args.json else screen(bus.port, views))
             return 0 if all(v.telemetry for v in views) else 1
         if sys.stdin.isatty() and sys.stdout.isatty():
             with Terminal() as keyboard:

@@ -4,7 +4,7 @@ import sys
 from .export import selection_arguments
 
 HELP = "plot pH against setpoint, dosing and flows per stage from an `sxctl log` file, as a PNG"
-EXAMPLE = "sxctl plot plant.sqlite -o plant.png --stage 2 3 --from 2024-06-10T08:00 --to 2024-06-10T12:00"
+EXAMPLE = "sxctl plot plant.sqlite -o plant.png --stage 2-3 --from 2024-06-10T08:00 --to 2024-06-10T12:00"
 
 
 def add_arguments(p):

@@ -3,7 +3,7 @@ from . import common
 
 HELP = ("change a board's mode, a setpoint or any config item, in the order given; "
         "each is echoed as the board applied it")
-EXAMPLE = "sxctl set --port /dev/ttyUSB0 --addr 2 ph_setpoint=2.5 mode=auto"
+EXAMPLE = "sxctl set --bus /dev/ttyUSB0 --addr 2 ph_setpoint=2.5 mode=auto   (or --plant plant.toml)"
 
 # SET_SETPOINT loop of each setpoint item; other items go by CONFIG_WRITE.
 SETPOINT_LOOPS = {"ph_setpoint": 0, "orp_setpoint": 1, "flow_aq_setpoint": 2, "flow_org_setpoint": 3}
@@ -78,18 +78,21 @@ def run(args):
     from sxproto import config_items, messages
 
     from .. import plantfile
-    from ..buslink import BusClient, RemoteError
+    from ..buslink import RemoteError
     from ..errors import SxctlError
 
     changes = parse(args.changes)
     manual = dict((key, raw) for key, raw, _ in changes).get("manual_output", BUMPLESS)
     done = []
-    with BusClient(args.port, baud=args.baud) as bus:
+    plant = common.load_plant(args)
+    with common.open_bus(args, plant) as bus:
         bus.hello(args.addr)  # refuses a board built from another protocol schema
         for key, raw, text in changes:
             if key == "manual_output":
                 continue  # goes with mode
             try:
+                if key in config_items.BY_NAME:
+                    _check_rules(bus, args.addr, key, raw, text, done)
                 if key == "mode":
                     ack = bus.request(args.addr, messages.SET_MODE, dict(mode=raw, manual_output=manual),
                                       expect=messages.MODE_ACK).values
@@ -102,6 +105,11 @@ def run(args):
                     applied = _write_item(bus, args.addr, item, raw)
                     echo = "%s = %s" % (key, plantfile.engineering(item, applied))
                     differs = applied != raw
+            except ReadBackFailed as e:
+                raise SxctlError("state unknown: board %d acknowledged %s=%s but reading it back failed (%s): read it "
+                                 "back with `sxctl config diff` or `sxctl info --addr %d`%s" % (
+                                     args.addr, key, text, e.__cause__, args.addr,
+                                     "; applied before it: " + ", ".join(done) if done else "")) from None
             except RemoteError as e:
                 item = config_items.BY_ID.get(e.detail) if e.code in ITEM_ERRORS else None
                 raise SxctlError("board %d refused %s=%s%s: %s; %s" % (
@@ -113,15 +121,47 @@ def run(args):
     return 0
 
 
+class ReadBackFailed(Exception):
+    """A write was acknowledged, the read-back of it failed: what the board holds is unknown."""
+
+
+def _check_rules(bus, addr, key, raw, text, done):
+    """Refuse, before sending, a change that breaks one of the board's cross-field rules, naming
+    the rule and the values it compares as the board holds them."""
+    from .. import configapply
+    from ..errors import SxctlError
+
+    board, _ = configapply.read_board(bus, addr)
+    broken = configapply.rules_after(board, {key: raw}, given="asked", kept="on the board")
+    if broken:
+        raise SxctlError("board %d would refuse %s=%s, so it was not sent: the rule %s; %s" % (
+            addr, key, text, broken, "applied before it: " + ", ".join(done) if done else "nothing was changed"))
+
+
 def _write_item(bus, addr, item, raw):
     """Write one item and return the value the board holds afterwards."""
     from sxproto import messages
 
+    from ..errors import SxctlError
+
     loop = SETPOINT_LOOPS.get(item.name)
     if loop is not None:
-        return bus.request(addr, messages.SET_SETPOINT, dict(loop=loop, value=raw),
-                           expect=messages.SETPOINT_ACK).values["value"]
+        try:
+            return bus.request(addr, messages.SET_SETPOINT, dict(loop=loop, value=raw),
+                               expect=messages.SETPOINT_ACK).values["value"]
+        except SxctlError as e:
+            if getattr(e, "code", None) is not None:
+                raise  # refused: nothing applied
+            raise ReadBackFailed() from e  # unanswered: it may have been applied
     items = [dict(item=item.id, value=raw)] + [dict(item=0, value=0)] * (messages.CONFIG_WRITE_ITEMS - 1)
-    bus.request(addr, messages.CONFIG_WRITE, dict(count=1, items=items), expect=messages.CONFIG_ACK)
+    try:
+        bus.request(addr, messages.CONFIG_WRITE, dict(count=1, items=items), expect=messages.CONFIG_ACK)
+    except SxctlError as e:
+        if getattr(e, "code", None) is not None:
+            raise
+        raise ReadBackFailed() from e
     # CONFIG_ACK carries no values: the board's own read-back is the applied value.
-    return bus.request(addr, messages.CONFIG_READ, dict(item=item.id), expect=messages.CONFIG_VALUE).values["value"]
+    try:
+        return bus.request(addr, messages.CONFIG_READ, dict(item=item.id), expect=messages.CONFIG_VALUE).values["value"]
+    except SxctlError as e:
+        raise ReadBackFailed() from e

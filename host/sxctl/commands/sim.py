@@ -20,7 +20,8 @@ def _rate(text):
 
 def add_arguments(p):
     p.add_argument("--stages", type=int, default=None,
-                   help="number of virtual boards, addresses 1..N (default 3; with --plant, the plant's stages)")
+                   help="number of virtual boards, addresses 1..N (default 3; with --plant, its first N stages, "
+                        "default all)")
     p.add_argument("--ports-file", help="where to write the JSON map of bus, USB and plant-link ports "
                                         "(required without --plant)")
     p.add_argument("--plant", metavar="sx|hs|PLANT.toml",
@@ -73,9 +74,14 @@ def run(args):
 
 def _stop_on_signals():
     stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(signal.SIGTERM))
+    signal.signal(signal.SIGINT, lambda *_: stop.append(signal.SIGINT))
     return stop
+
+
+def _exit_code(stop, code=0):
+    """130 after Ctrl-C, as every verb exits on it; else `code`."""
+    return 130 if stop and stop[0] == signal.SIGINT else code
 
 
 def _write_ports(path, ports):
@@ -113,7 +119,7 @@ def run_boards(args):
         sim.run(duration=args.duration, should_stop=lambda: bool(stop))
     finally:
         sim.close()
-    return 0
+    return _exit_code(stop)
 
 
 def run_plant(args):
@@ -163,4 +169,4 @@ def run_plant(args):
     if args.log:
         print("log: %s (sxctl export %s --csv FILE; sxctl plot %s -o FILE.png)" % (args.log, args.log, args.log))
     sys.stdout.flush()
-    return 0
+    return _exit_code(stop)

@@ -275,7 +275,7 @@ def _slope(values):
 
 
 def load(spec, stages=None):
-    """The Plant for `sx`, `hs` or a plant file path; `stages`, if given, must match its boards."""
+    """The Plant for `sx`, `hs` or a plant file path; `stages`, if given, runs its first N stages."""
     path = BUILTIN.get(spec, spec)
     try:
         text = open(path, encoding="utf-8").read()
@@ -283,9 +283,13 @@ def load(spec, stages=None):
         raise SxctlError("cannot read plant %s: %s; give sx, hs or a plant file (see examples/sx-cascade.toml)"
                          % (spec, e.strerror or e)) from None
     plant = parse(text, str(path))
-    if stages is not None and stages != plant.boards:
-        raise SxctlError("%s describes %d stage%s, not --stages %d: leave --stages out or give a plant file "
-                         "for %d stages" % (path, plant.boards, "" if plant.boards == 1 else "s", stages, stages))
+    if stages is not None and not 1 <= stages <= plant.boards:
+        raise SxctlError("%s describes %d stage%s, so --stages can be 1..%d, not %d: leave --stages out or give a "
+                         "plant file for %d stages" % (path, plant.boards, "" if plant.boards == 1 else "s",
+                                                      plant.boards, stages, stages))
+    if stages is not None and stages < plant.boards:  # the first N stages of the circuit
+        plant = dataclasses.replace(plant, stages=plant.stages[:stages],
+                                    events=[e for e in plant.events if e.stage is None or e.stage < stages])
     return plant
 
 

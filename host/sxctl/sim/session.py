@@ -244,10 +244,10 @@ class Session:
 
     # --- host side ------------------------------------------------------------------------------
     def _configure(self, client):
-        from ..commands import config as config_cmd  # the `sxctl config apply` code path
+        from ..configapply import apply_stage  # the `sxctl config apply` code path
 
         for stage in self.plant.stages:
-            status, text = config_cmd.apply_stage(client, stage)
+            status, text = apply_stage(client, stage)
             if status not in ("applied", "up to date"):
                 raise SxctlError("%s: config not applied: %s" % (stage.label(), text))
         for stage in self.plant.stages:
