@@ -14,9 +14,9 @@ def add_arguments(p):
 
 
 def run(args):
-    from ..buslink import BusClient
+    from ..gateway.api import bus_for  # through a running `sxctl serve` if one holds the bus
 
-    with BusClient(args.port, baud=args.baud) as bus:
+    with bus_for(args.port, baud=args.baud) as bus:
         info = bus.hello(args.addr)
         info["version"] = "%d.%d.%d" % (info.pop("fw_major"), info.pop("fw_minor"), info.pop("fw_patch"))
         info["fingerprint"] = "%08x" % info["fingerprint"]

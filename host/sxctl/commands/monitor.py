@@ -21,14 +21,14 @@ def add_arguments(p):
 
 
 def run(args):
-    from ..buslink import BusClient
+    from ..gateway.api import bus_for  # through a running `sxctl serve` if one holds the bus
     from ..errors import SxctlError
     from ..monitor import Terminal, acknowledge, live, read_stage, screen
 
     addrs = stages_of(args)
     if not addrs and not args.ack:
         raise SxctlError("say which stages to show: --stages 1-4 or --addr 1 2 3")
-    with BusClient(args.port, baud=args.baud) as bus:
+    with bus_for(args.port, baud=args.baud) as bus:
         if args.ack:
             for addr in args.ack:
                 print(acknowledge(bus, addr))
