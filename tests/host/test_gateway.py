@@ -324,6 +324,11 @@ def test_fuzzed_and_bad_frames_get_exceptions_and_change_nothing(served):
     assert exchange(frame(1, struct.pack(">BHH", 4, 500, 1)))[7:9] == b"\x84\x02"
     assert exchange(frame(1, struct.pack(">BHH", 4, 0, 126)))[7:9] == b"\x84\x03"
     assert exchange(frame(99, struct.pack(">BHH", 4, 0, 1)))[7:9] == b"\x84\x0b"
+    # a malformed MBAP header (another protocol id, a length that cannot be) closes the connection
+    for proto, length in ((1, 6), (0, 0), (0, 1), (0, 300)):
+        with socket.create_connection(("127.0.0.1", served.modbus_port), timeout=5) as s:
+            s.sendall(frame(1, struct.pack(">BHH", 4, 0, 2), proto=proto, length=length))
+            assert s.recv(260) == b"", (proto, length)
     rows = {a: len(served.rows(a)) for a in STAGES}
     sent = 0
     socks = []

@@ -4,7 +4,9 @@ The logger's poll rounds run at their period; between two rounds the thread serv
 requests, taking one request of each waiting client in turn, so a busy client cannot starve
 another and none can starve the logger (a round starts when it is due, after at most the
 request in progress). After a round that ran late, still up to MIN_JOBS_BETWEEN_ROUNDS requests
-go before the next one, so the logger cannot starve an operator's write either.
+go before the next one, so the logger cannot starve an operator's write either. A stage whose
+round found no new record (the round came just before the board recorded) is read once more
+CATCH_UP_S later, so what the faces serve is at most about one period old.
 
 The faces (logger, client API, Modbus) read what the thread keeps current: a StageState per
 stage, replaced whole after each round, so a reader never waits on the bus and never sees half
@@ -25,6 +27,9 @@ from . import registers
 
 log = logging.getLogger("sxctl.serve")
 MIN_JOBS_BETWEEN_ROUNDS = 4
+# A round that found no new record of a stage came just before its board recorded (records come
+# once a period): read that stage again this much later, not a whole period later.
+CATCH_UP_S = 0.2
 _ALARM_BIT = {name: bit for bit, name in messages.ALARMS.items()}
 _EVENT_CODE = {name: code for code, name in messages.EVENT_CODES.items()}
 
@@ -46,9 +51,10 @@ class StageState:
         self.cal_time = cal_time
         self.config = config or {}
         self.clock = clock
+        self.cache = {}           # the encoded registers of this state (registers.encode_input)
 
     def replace(self, **changes):
-        kw = dict(self.__dict__)
+        kw = {k: v for k, v in self.__dict__.items() if k != "cache"}
         kw.update(changes)
         return StageState(**kw)
 
@@ -294,13 +300,20 @@ class Gateway:
         try:
             next_round = time.monotonic()
             while not self.stopping.is_set():
-                self._round()
+                missed = self._round()
                 next_round = max(next_round + self.period, time.monotonic())
+                catch_up = time.monotonic() + min(CATCH_UP_S, self.period / 2) if missed else None
                 served = 0
                 while not self.stopping.is_set():
-                    wait = next_round - time.monotonic()
+                    now = time.monotonic()
+                    if catch_up is not None and now >= catch_up:
+                        self._catch_up(missed)
+                        catch_up = None
+                    wait = next_round - now
                     if wait <= 0 and served >= MIN_JOBS_BETWEEN_ROUNDS:
                         break
+                    if catch_up is not None:
+                        wait = min(wait, catch_up - now)
                     job = self.jobs.get(wait if wait > 0 else 0)
                     if job is None:
                         if wait <= 0:
@@ -316,13 +329,28 @@ class Gateway:
             self.sink.close()  # commits the last round
 
     def _round(self):
+        """One logger round; returns the online stages it found no new record on."""
         self.logger.poll_round()
+        fresh = {addr for addr, p in self.sink.pending.items() if "raw" in p}
+        missed = [s for s in self.logger.stages if s.online and s.addr not in fresh]
         for addr in sorted(self.sink.info_due):  # a calibration changed the board's cal id
             try:
                 self.bus.hello(addr)
             except Exception as e:
                 log.warning("stage %d: cannot read its calibration id: %s", addr, e)
         self.sink.info_due.clear()
+        self._publish()
+        return missed
+
+    def _catch_up(self, stages):
+        """Read the backlog of stages whose round came just before their board's next record, again
+        CATCH_UP_S later: so the served data is at most about one period old, not two."""
+        for stage in stages:
+            try:
+                self.logger._read_backlog(stage)
+            except Exception as e:  # the next round finds out and says what
+                log.debug("stage %d: catch-up read failed: %s", stage.addr, e)
+        self.sink.flush()
         self._publish()
 
     def _publish(self):

@@ -8,6 +8,7 @@ answered after the board confirmed. The register map is registers.py (docs/modbu
 import asyncio
 import contextvars
 import logging
+import struct
 import threading
 
 from pymodbus.constants import ExcCodes
@@ -28,6 +29,7 @@ log = logging.getLogger("sxctl.serve.modbus")
 DEFAULT_LISTEN = ("127.0.0.1", 5020)
 READ_INPUT, READ_HOLDING = 4, 3
 WRITE_FUNCTIONS = (6, 16, 22, 23)
+MAX_MBAP_LENGTH = 254  # unit id + a PDU of at most 253 bytes (Modbus application protocol 1.1b3)
 WRITE_TIMEOUT_S = 10.0  # the bus thread answers within a round plus the write's retries
 _peer = contextvars.ContextVar("modbus_peer", default=None)
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # a client's garbage is not our error
@@ -46,6 +48,13 @@ class _Handler(ServerRequestHandler):
     answers a request pymodbus cannot decode with the exception the Modbus spec names for it."""
 
     def callback_data(self, data, addr=None):
+        if len(data) >= 7:  # an MBAP header: protocol 0, a length that holds a unit and a function
+            _, protocol, length = struct.unpack_from(">HHH", data)
+            if protocol != 0 or not 2 <= length <= MAX_MBAP_LENGTH:
+                log.info("modbus client %s sent a malformed MBAP header (protocol %d, length %d): "
+                         "connection closed", _peer_of(self.transport), protocol, length)
+                self.transport.close()
+                return len(data)
         try:
             used = TransactionManager.callback_data(self, data, addr)
         except ModbusIOException as exc:
@@ -61,9 +70,13 @@ class _Handler(ServerRequestHandler):
         return used
 
     async def handle_request(self):
-        peer = self.transport.get_extra_info("peername") if self.transport else None
-        _peer.set(peer[0] if peer else None)
+        _peer.set(_peer_of(self.transport))
         await super().handle_request()
+
+
+def _peer_of(transport):
+    peer = transport.get_extra_info("peername") if transport else None
+    return peer[0] if peer else None
 
 
 class _Server(ModbusTcpServer):

@@ -159,8 +159,28 @@ def int_word(name, raw):
     return max(0, min(0xFFFE, raw))
 
 
+def _put(regs, reg, value):
+    value = min(value, 0xFFFFFFFF if reg.words == 2 else 0xFFFF)
+    if reg.words == 2:
+        regs[reg.address:reg.address + 2] = [value >> 16, value & 0xFFFF]
+    else:
+        regs[reg.address] = value
+
+
 def encode_input(state):
-    """The BLOCK_SIZE input registers of one stage from a core.StageState."""
+    """The BLOCK_SIZE input registers of one stage from a core.StageState. What does not move with
+    the clock is encoded once per state (and per fresh/stale), the ages at every read."""
+    fresh = state.fresh()
+    cached = state.cache.get(fresh)
+    if cached is None:
+        cached = state.cache[fresh] = _encode(state)
+    regs = list(cached)
+    _put(regs, BY_NAME["data_age_ms"], state.age_ms())
+    _put(regs, BY_NAME["cal_age_s"], state.cal_age_s())
+    return regs
+
+
+def _encode(state):
     regs = [0] * BLOCK_SIZE
     values = state.values()  # {name: raw or None (invalid)}
     quality = 0
@@ -182,11 +202,7 @@ def encode_input(state):
     for i in range(QUALITY_WORDS):
         status["quality_%d" % i if QUALITY_WORDS > 1 else "quality"] = quality >> (16 * i) & 0xFFFF
     for reg in STATUS:
-        value = min(status[reg.name], 0xFFFFFFFF if reg.words == 2 else 0xFFFF)
-        if reg.words == 2:
-            regs[reg.address:reg.address + 2] = [value >> 16, value & 0xFFFF]
-        else:
-            regs[reg.address] = value
+        _put(regs, reg, status[reg.name])
     return regs
 
 
