@@ -15,9 +15,11 @@ import time
 import pytest
 from pymodbus.client import ModbusTcpClient
 from simboards import SXCTL, processes_under, start_sim
+from test_log import wait_for
 from sxproto import messages
 
 from sxctl import buslink
+from sxctl.bench.gateway import free_port
 from sxctl.errors import SxctlError
 from sxctl.gateway import api, registers, state
 from sxctl.gateway.modbus import StagesContext
@@ -25,23 +27,6 @@ from sxctl.gateway.modbus import StagesContext
 ALLOWED = "127.0.0.2"  # the one client address the plant file lets write
 STAGES = (1, 2, 3)
 STALE_S = 3.0  # the default at a 1 s period
-
-
-def wait_for(condition, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = condition()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.05)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Served:

@@ -39,7 +39,7 @@ def _wait(condition, timeout, what):
         time.sleep(0.1)
 
 
-def _free_port():
+def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -106,7 +106,7 @@ def run(options):
         try:
             _wait(lambda: ports_file.exists() or sim.poll() is not None, 120, "the virtual boards")
             bus = json.loads(ports_file.read_text())["bus"]
-            db, port = str(tmp / "log.sqlite"), _free_port()
+            db, port = str(tmp / "log.sqlite"), free_port()
             serve = subprocess.Popen(SXCTL + ["serve", "--bus", bus, "--stage", "1-%d" % STAGES, "--db", db,
                                               "--modbus", "127.0.0.1:%d" % port, "-q"],
                                      stdout=subprocess.DEVNULL, stderr=open(tmp / "serve.err", "w"), env=env)
