@@ -264,6 +264,15 @@ def test_modbus_writes_from_the_allowed_address_only(served):
                  what="the holding register to read back the new setpoint")
         ok = allowed.write_register(4, 3, device_id=1)  # mode hold
         assert not ok.isError() and telemetry(gw, 1)["mode"] == 3
+        # the virtual boards come up with latched sensor alarms: the status block shows them
+        latched = gw.request(1, messages.ALARM_ACK, {"mask": 0}, messages.ALARM_STATE).values["latched"]
+        assert latched and registers.decode_input(block(allowed, 1))["alarms_unacked"] == latched
+        assert not allowed.write_register(5, latched, device_id=1).isError()  # acknowledge them
+        assert gw.request(1, messages.ALARM_ACK, {"mask": 0}, messages.ALARM_STATE).values["latched"] == 0
+        wait_for(lambda: registers.decode_input(block(allowed, 1))["alarms_unacked"] == 0,
+                 what="the acknowledge in the status block")
+        assert registers.decode_input(block(allowed, 2))["alarms_unacked"] == latched  # not the others
+
     finally:
         gw.close()
         other.close()
@@ -280,6 +289,8 @@ def test_verbs_go_through_the_gateway(served):
     assert [ln.split()[0] for ln in once.stdout.splitlines()[4:7]] == ["1", "2", "3"]
     missing = served.sxctl("info", "--port", served.sim.bus, "--addr", "9")
     assert missing.returncode == 1 and "no answer from address 9" in missing.stderr
+    found = state.find(served.sim.bus, served.state_dir)
+    assert os.stat(found["token_file"]).st_mode & 0o777 == 0o600
     # a client without the token reads, and may not write
     gw = served.api()
     try:
@@ -289,6 +300,50 @@ def test_verbs_go_through_the_gateway(served):
             gw.request(2, messages.SET_SETPOINT, {"loop": 0, "value": 2000}, messages.SETPOINT_ACK)
     finally:
         gw.close()
+
+
+def test_a_flooding_client_starves_neither_the_logger_nor_another_client(served):
+    import threading
+    stop, done = threading.Event(), []
+
+    def flood():
+        gw = served.api()
+        try:
+            while not stop.is_set():
+                telemetry(gw, 1)
+                done.append(1)
+        finally:
+            gw.close()
+
+    rows = {a: len(served.rows(a)) for a in STAGES}
+    flooder = threading.Thread(target=flood)
+    flooder.start()
+    try:
+        wait_for(lambda: len(done) > 20, what="the flood to run")
+        other = served.api()
+        try:
+            assert telemetry(other, 3)["record"] > 0  # served between the flood's requests
+        finally:
+            other.close()
+        wait_for(lambda: all(len(served.rows(a)) >= rows[a] + 3 for a in STAGES), what="the logger going on")
+    finally:
+        stop.set()
+        flooder.join(30)
+    for a in STAGES:
+        got = served.rows(a)
+        assert got == list(range(got[0], got[0] + len(got)))
+
+
+def test_fair_queue_takes_clients_in_turn():
+    from sxctl.gateway.core import FairQueue
+    q = FairQueue()
+    for i in range(5):
+        q.put("a", "a%d" % i)
+    q.put("b", "b0")
+    q.put("c", "c0")
+    q.put("b", "b1")
+    assert [q.get(0) for _ in range(8)] == ["a0", "b0", "c0", "a1", "b1", "a2", "a3", "a4"]
+    assert q.get(0) is None
 
 
 def test_fuzzed_and_bad_frames_get_exceptions_and_change_nothing(served):
@@ -389,6 +444,8 @@ def test_a_silent_board_reads_offline_and_nan_then_comes_back(served):
                     return None
                 return v
             v = wait_for(offline, what="stage 2 to read offline")
+            with served.client(ALLOWED) as allowed:  # a write to a board that does not answer
+                assert allowed.write_register(0, 2100, device_id=2).exception_code == 4
             assert all(math.isnan(v[n]) for n in registers.FIELDS)
             assert v["quality"] == (1 << len(registers.FIELDS)) - 1
             assert registers.decode_input(block(mb, 1))["online"] == 1  # the others go on
