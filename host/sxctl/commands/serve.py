@@ -34,8 +34,8 @@ def add_arguments(p):
     p.add_argument("--state-dir", help="folder of the state file other sxctl processes find the gateway by "
                                        "(default $SXCTL_STATE_DIR, $XDG_RUNTIME_DIR/sxctl or /tmp/sxctl-UID)")
     p.add_argument("--duration", type=float, default=None, help="seconds to serve (default: until SIGTERM/Ctrl-C)")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="log more (-v: info, -vv: debug)")
-    p.add_argument("-q", "--quiet", action="store_true", help="log only errors")
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug lines too (default: info, warnings, errors)")
+    p.add_argument("-q", "--quiet", action="store_true", help="log only warnings and errors")
 
 
 def gateway_settings(path):
@@ -117,7 +117,7 @@ def run(args):
     status = StatusLine()
     root = logging.getLogger("sxctl")
     root.handlers[:] = [_StderrHandler(status)]
-    root.setLevel(logging.ERROR if args.quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose + 1, 2)])
+    root.setLevel(logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO)
     root.propagate = False
     log = logging.getLogger("sxctl.serve")
 

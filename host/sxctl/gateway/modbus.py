@@ -232,7 +232,7 @@ class ModbusFace:
                 self.server = _Server(self.context, address=self.listen)
                 await self.server.serve_forever(background=True)
             except Exception as e:
-                self.error = e
+                self.error, self.server = e, None
                 return
             finally:
                 ready.set()
