@@ -229,6 +229,20 @@ def telemetry(gw, addr):
     return gw.request(addr, messages.GET_TELEMETRY, expect=messages.TELEMETRY).values
 
 
+def test_gateway_table_is_checked_whole(tmp_path):
+    from sxctl.commands.serve import gateway_settings
+    plant = tmp_path / "plant.toml"
+    plant.write_text('[gateway]\nmodbus_writes = true\nmodbus_alow = ["10.0.0.5"]\n')
+    with pytest.raises(SxctlError) as e:
+        gateway_settings(plant)
+    assert "gateway.modbus_alow: unknown key" in str(e.value) and "needs modbus_allow" in str(e.value)
+    plant.write_text('[gateway]\nmodbus_writes = true\nmodbus_allow = ["10.0.0.5", "plc"]\n')
+    with pytest.raises(SxctlError, match="'plc' is not an IP address"):
+        gateway_settings(plant)
+    plant.write_text("[bus]\nport = \"/dev/ttyUSB0\"\n")
+    assert gateway_settings(plant) == {"modbus": None, "modbus_writes": False, "modbus_allow": []}
+
+
 def test_writes_off_are_refused_and_never_reach_the_bus():
     class NoBus:
         addrs = [1]

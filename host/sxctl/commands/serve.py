@@ -29,8 +29,9 @@ def add_arguments(p):
     p.add_argument("--period", type=float, default=1.0, help="seconds between the logger's poll rounds (default 1)")
     p.add_argument("--stale", type=float, default=None,
                    help="seconds after which a stage's data reads as NaN/offline (default 3 periods, at least 3)")
-    p.add_argument("--modbus", default="127.0.0.1:5020", metavar="HOST:PORT",
-                   help="where to serve Modbus TCP (default 127.0.0.1:5020; 502 needs privileges; 'off': none)")
+    p.add_argument("--modbus", default=None, metavar="HOST:PORT",
+                   help="where to serve Modbus TCP (default: the plant file's [gateway] modbus, else 127.0.0.1:5020; "
+                        "502 needs privileges; 'off': none)")
     p.add_argument("--state-dir", help="folder of the state file other sxctl processes find the gateway by "
                                        "(default $SXCTL_STATE_DIR, $XDG_RUNTIME_DIR/sxctl or /tmp/sxctl-UID)")
     p.add_argument("--duration", type=float, default=None, help="seconds to serve (default: until SIGTERM/Ctrl-C)")
@@ -106,7 +107,7 @@ def run(args):
         raise SxctlError("say which bus: --bus PORT, or a plant file with [bus] port")
     if not addrs:
         raise SxctlError("say which stages: --stage 1-4, or a plant file with [[stage]] tables")
-    listen_text = settings["modbus"] if settings["modbus"] and args.modbus == "127.0.0.1:5020" else args.modbus
+    listen_text = args.modbus or settings["modbus"] or "%s:%d" % modbus.DEFAULT_LISTEN
     listen = None
     if listen_text != "off":
         try:
@@ -128,7 +129,7 @@ def run(args):
     where = state.StateFile(port, args.state_dir)
     where.claim()
     gw = core.Gateway(port, sorted(set(addrs)), args.db, baud=baud or 115200, period=args.period,
-                      stale_s=args.stale, settings=settings)
+                      stale_s=args.stale)
     gw.token_file = str(where.token_file)
     gw.add_face(api.ApiFace(where.socket, where.token))
     face = gw.add_face(modbus.ModbusFace(listen, settings["modbus_writes"], settings["modbus_allow"])) if listen else None

@@ -34,6 +34,16 @@ _ALARM_BIT = {name: bit for bit, name in messages.ALARMS.items()}
 _EVENT_CODE = {name: code for code, name in messages.EVENT_CODES.items()}
 
 
+def unacked_after(unacked, code, alarm):
+    """The unacknowledged alarm bits after one event of the board (ISA-18.2: a raised alarm stays
+    unacknowledged, cleared or not, until acknowledged)."""
+    if code == _EVENT_CODE["raised"]:
+        return unacked | 1 << alarm
+    if code == _EVENT_CODE["acknowledged"]:
+        return unacked & ~(1 << alarm) & 0xFFFF
+    return unacked
+
+
 class StageState:
     """One stage as the gateway last saw it. Immutable once published."""
 
@@ -129,15 +139,10 @@ class SnapshotSink(store.Sink):
     def write_events(self, rows):
         self.inner.write_events(rows)
         for addr, epoch, seq, t, board_time, code, kind, alarm, value in rows:
-            unacked = self._state(addr).unacked
-            if code == _EVENT_CODE["raised"]:
-                unacked |= 1 << alarm
-            elif code == _EVENT_CODE["acknowledged"]:
-                unacked &= ~(1 << alarm)
-            elif kind == "calibration":
+            if kind == "calibration":
                 self._change(addr, cal_time=t)
                 self.info_due.add(addr)
-            self._change(addr, unacked=unacked & 0xFFFF)
+            self._change(addr, unacked=unacked_after(self._state(addr).unacked, code, alarm))
 
     def write_config(self, rows):
         self.inner.write_config(rows)
@@ -206,7 +211,7 @@ class Gateway:
     """One bus, its logger and its faces. start() opens the bus and starts the bus thread and every
     face; stop() stops the faces, ends the logger after its round and closes bus and store."""
 
-    def __init__(self, port, addrs, db, baud=115200, period=1.0, stale_s=None, key=None, settings=None):
+    def __init__(self, port, addrs, db, baud=115200, period=1.0, stale_s=None, key=None):
         self.port = port
         self.addrs = list(addrs)
         self.db = str(db)
@@ -214,7 +219,6 @@ class Gateway:
         self.period = period
         self.stale_s = stale_s if stale_s is not None else max(3.0, 3 * period)
         self.key = key
-        self.settings = settings or {}
         self.states = {a: StageState(a, self.stale_s) for a in self.addrs}
         self.jobs = FairQueue()
         self.faces = []
@@ -223,7 +227,6 @@ class Gateway:
         self.bus = None
         self.logger = None
         self.sink = None
-        self.started = time.time()
         self.jobs_done = 0
         self.failure = None  # what stopped the bus thread, if not stop()
 
@@ -268,10 +271,7 @@ class Gateway:
             unacked = 0
             for code, alarm in db.db.execute("SELECT code, alarm FROM events WHERE stage = ? AND epoch = ? "
                                              "ORDER BY seq", (addr, mark.epoch)):
-                if code == _EVENT_CODE["raised"]:
-                    unacked |= 1 << alarm
-                elif code == _EVENT_CODE["acknowledged"]:
-                    unacked &= ~(1 << alarm)
+                unacked = unacked_after(unacked, code, alarm)
             cal = db.db.execute("SELECT MAX(time) FROM events WHERE stage = ? AND kind = 'calibration'",
                                 (addr,)).fetchone()[0]
             self.states[addr] = self.states[addr].replace(epoch=mark.epoch, record=mark.record,
