@@ -27,6 +27,7 @@ from sxctl.gateway.modbus import StagesContext
 ALLOWED = "127.0.0.2"  # the one client address the plant file lets write
 STAGES = (1, 2, 3)
 STALE_S = 3.0  # the default at a 1 s period
+KEYED = 3  # the stage given a plant key
 
 
 class Served:
@@ -39,9 +40,10 @@ class Served:
         self.state_dir = folder / "state"
         self.modbus_port = free_port()
         self.plant = folder / "plant.toml"
+        self.key_file = folder / "plant.key"
         self.plant.write_text(
-            '[bus]\nport = "%s"\n\n[gateway]\nmodbus_writes = true\nmodbus_allow = ["%s"]\n\n'
-            % (sim.bus, ALLOWED) + "".join('[[stage]]\naddress = %d\nname = "s%d"\nrole = "extraction"\n\n'
+            '[bus]\nport = "%s"\nkey_file = "%s"\n\n[gateway]\nmodbus_writes = true\nmodbus_allow = ["%s"]\n\n'
+            % (sim.bus, self.key_file, ALLOWED) + "".join('[[stage]]\naddress = %d\nname = "s%d"\nrole = "extraction"\n\n'
                                            % (a, a) for a in STAGES))
         self.env = dict(os.environ, SXCTL_STATE_DIR=str(self.state_dir))
         self.proc = None
@@ -86,6 +88,11 @@ def served(tmp_path_factory):
     sim = start_sim(folder, "--stages", "3")
     s = Served(sim, folder)
     try:
+        # stage KEYED holds the plant key: it takes only writes the gateway signed
+        for args in (("key", "new", "--key-file", str(s.key_file)),
+                     ("key", "provision", "--port", sim.usb(KEYED), "--key-file", str(s.key_file), "--bus", sim.bus)):
+            done = s.sxctl(*args)
+            assert done.returncode == 0, done.stdout + done.stderr
         s.start()
         yield s
     finally:
@@ -290,6 +297,19 @@ def test_modbus_writes_from_the_allowed_address_only(served):
     finally:
         gw.close()
         other.close()
+        allowed.close()
+
+
+def test_modbus_writes_to_a_keyed_board_are_signed(served):
+    gw, allowed = served.api(), served.client(ALLOWED)
+    try:
+        signing = gw.signing_state(KEYED)
+        assert signing["key_id"] != 0  # the board refuses any write not signed with its key
+        assert not allowed.write_register(0, 2222, device_id=KEYED).isError()
+        assert telemetry(gw, KEYED)["ph_setpoint"] == 2222
+        assert gw.signing_state(KEYED)["counter"] > signing["counter"]
+    finally:
+        gw.close()
         allowed.close()
 
 
