@@ -10,7 +10,6 @@ import socket
 import sqlite3
 import struct
 import subprocess
-import time
 
 import pytest
 from pymodbus.client import ModbusTcpClient

@@ -1,13 +1,10 @@
 """sxctl serve: the plant gateway. Holds one bus, logs it, and serves it to sxctl and to SCADA."""
-import argparse
 import logging
 import signal
-import sys
 import threading
 import time
 import tomllib
 
-from . import common
 from .log import StatusLine, stage_list
 
 HELP = ("the plant gateway: hold one bus, log every stage into SQLite as `sxctl log` does, let other "
