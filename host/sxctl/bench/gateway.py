@@ -111,15 +111,19 @@ def run(options):
                                               "--modbus", "127.0.0.1:%d" % port, "-q"],
                                      stdout=subprocess.DEVNULL, stderr=open(tmp / "serve.err", "w"), env=env)
 
-            def logged_all():
+            def count(sql):
                 try:
                     with sqlite3.connect(db) as c:
-                        return c.execute("SELECT COUNT(DISTINCT stage) FROM telemetry").fetchone()[0] == STAGES
+                        return c.execute(sql).fetchone()[0]
                 except sqlite3.Error:
-                    return False
-            _wait(lambda: logged_all() or serve.poll() is not None, 120, "the gateway's first round")
+                    return 0
+            # The first rounds read every board's whole config; measure the steady state after them.
+            _wait(lambda: count("SELECT COUNT(DISTINCT stage) FROM config") == STAGES or serve.poll() is not None,
+                  120, "the gateway's first rounds")
             if serve.poll() is not None:
                 raise RuntimeError("gateway bench: sxctl serve exited: " + (tmp / "serve.err").read_text())
+            settled = count("SELECT COUNT(*) FROM telemetry") + 2 * STAGES
+            _wait(lambda: count("SELECT COUNT(*) FROM telemetry") >= settled, 60, "two more rounds")
             start_time = int(time.time())
             stop, out = threading.Event(), []
             threads = [threading.Thread(target=_client, args=(port, 1 + i * STAGES // CLIENTS, stop, out))

@@ -6,11 +6,12 @@ another and none can starve the logger (a round starts when it is due, after at 
 request in progress). After a round that ran late, still up to MIN_JOBS_BETWEEN_ROUNDS requests
 go before the next one, so the logger cannot starve an operator's write either. A stage whose
 round found no new record (the round came just before the board recorded) is read once more
-CATCH_UP_S later, so what the faces serve is at most about one period old.
+CATCH_UP_S later, so what the faces serve is at most about one period old; when most stages
+missed, the rounds move that much later, after the boards' recording.
 
 The faces (logger, client API, Modbus) read what the thread keeps current: a StageState per
-stage, replaced whole after each round, so a reader never waits on the bus and never sees half
-an update.
+stage, replaced whole as soon as a new record of the stage is stored and after each round, so a
+reader never waits on the bus and never sees half an update.
 """
 import collections
 import concurrent.futures
@@ -109,6 +110,7 @@ class SnapshotSink(store.Sink):
         self.inner = inner
         self.gw = gateway
         self.pending = {}  # addr -> changes for the next publish
+        self.fresh = set()  # stages a new record came from since the round began
         self.info_due = set()
 
     def _change(self, addr, **kw):
@@ -135,6 +137,8 @@ class SnapshotSink(store.Sink):
         for addr, row in newest.items():
             raw = dict(zip(store.VALUE_FIELDS, row[5:]))
             self._change(addr, raw=raw, record=row[2], epoch=row[1], read_at=now)
+            self.fresh.add(addr)
+            self.gw.publish(addr, online=True)  # served at once, not at the end of the round
 
     def write_events(self, rows):
         self.inner.write_events(rows)
@@ -302,6 +306,10 @@ class Gateway:
             while not self.stopping.is_set():
                 missed = self._round()
                 next_round = max(next_round + self.period, time.monotonic())
+                online = sum(1 for s in self.logger.stages if s.online)
+                if missed and 2 * len(missed) > online:
+                    # Most boards record just after our rounds: move the rounds after them.
+                    next_round += min(CATCH_UP_S, self.period / 2)
                 catch_up = time.monotonic() + min(CATCH_UP_S, self.period / 2) if missed else None
                 served = 0
                 while not self.stopping.is_set():
@@ -330,9 +338,9 @@ class Gateway:
 
     def _round(self):
         """One logger round; returns the online stages it found no new record on."""
+        self.sink.fresh.clear()
         self.logger.poll_round()
-        fresh = {addr for addr, p in self.sink.pending.items() if "raw" in p}
-        missed = [s for s in self.logger.stages if s.online and s.addr not in fresh]
+        missed = [s for s in self.logger.stages if s.online and s.addr not in self.sink.fresh]
         for addr in sorted(self.sink.info_due):  # a calibration changed the board's cal id
             try:
                 self.bus.hello(addr)
@@ -354,11 +362,14 @@ class Gateway:
         self._publish()
 
     def _publish(self):
-        online = {s.addr: s.online for s in self.logger.stages}
-        for addr in self.addrs:
-            changes = self.sink.pending.pop(addr, {})
-            changes["online"] = online.get(addr)
-            self.states[addr] = self.states[addr].replace(**changes)
+        for stage in self.logger.stages:
+            self.publish(stage.addr, stage.online)
+
+    def publish(self, addr, online):
+        """Replace the stage's state by one with its pending changes (bus thread only)."""
+        changes = self.sink.pending.pop(addr, {})
+        changes["online"] = online
+        self.states[addr] = self.states[addr].replace(**changes)
 
     def _serve(self, job):
         fn, future = job
