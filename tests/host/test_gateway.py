@@ -367,6 +367,19 @@ def test_a_flooding_client_starves_neither_the_logger_nor_another_client(served)
         assert got == list(range(got[0], got[0] + len(got)))
 
 
+def test_a_killed_gateways_state_file_is_not_followed(tmp_path, monkeypatch):
+    monkeypatch.setenv(state.ENV, str(tmp_path))
+    leftover = state.StateFile("loop://")
+    leftover.claim()
+    leftover.publish(stages=[1])  # our own pid: alive, but nothing listens on the socket
+    assert state.find("loop://") is not None
+    bus = api.bus_for("loop://")
+    try:
+        assert isinstance(bus, buslink.BusClient)
+    finally:
+        bus.close()
+
+
 def test_fair_queue_takes_clients_in_turn():
     from sxctl.gateway.core import FairQueue
     q = FairQueue()

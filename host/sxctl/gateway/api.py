@@ -164,6 +164,11 @@ class ApiFace:
 
 
 # the client side
+class GatewayGone(Exception):
+    """The state file names a live pid, but nothing listens on its socket: a gateway that was
+    killed (its pid taken by another process since); nobody holds the bus."""
+
+
 class Reply:
     def __init__(self, message, values):
         self.message = message
@@ -180,10 +185,14 @@ class GatewayBus:
         from . import state as state_mod
         self.token = state_mod.read_token(state)
         self.stats = buslink.LinkStats()
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             self.sock.connect(state["api"])
+        except (FileNotFoundError, ConnectionRefusedError):
+            self.sock.close()
+            raise GatewayGone(state) from None
         except OSError as e:
+            self.sock.close()
             raise SxctlError("a gateway (pid %d) holds %s but its socket %s does not answer (%s); stop it or "
                              "wait until it has started" % (state["pid"], state["bus"], state["api"], e)) from None
         self.file = self.sock.makefile("rwb")
@@ -254,5 +263,8 @@ def bus_for(port, baud=115200, **kw):
 
     found = state.find(port)
     if found is not None:
-        return GatewayBus(found)
+        try:
+            return GatewayBus(found)
+        except GatewayGone:
+            pass
     return buslink.BusClient(port, baud=baud, **kw)
