@@ -115,9 +115,9 @@ class StagesContext(ModbusServerContext):
     async def async_getValues(self, device_id, func_code, address, count=1):
         state = self._state(device_id)
         if func_code == READ_INPUT:
-            size, regs = registers.BLOCK_SIZE, None
+            size = registers.BLOCK_SIZE
         elif func_code in (READ_HOLDING,) + WRITE_FUNCTIONS:
-            size, regs = registers.HOLDING_SIZE, None
+            size = registers.HOLDING_SIZE
         else:
             return ExcCodes.ILLEGAL_FUNCTION
         if not (0 <= address and count >= 1 and address + count <= size):
@@ -148,7 +148,7 @@ class StagesContext(ModbusServerContext):
             except (RemoteError, SxctlError, ValueError) as e:
                 log.warning("modbus write of %s=%d to unit %d refused: %s", reg.name, raw, device_id, e)
                 return ExcCodes.ILLEGAL_VALUE
-            except (asyncio.TimeoutError, RuntimeError):
+            except (asyncio.TimeoutError, RuntimeError):  # not sent: the timeout cancelled the request
                 return ExcCodes.DEVICE_FAILURE
             log.info("modbus write from %s: unit %d %s=%d applied", peer, device_id, reg.name, raw)
         return None
