@@ -7,9 +7,17 @@ STAMP := $(VENV)/.setup-done
 MICROPYTHON ?=
 export MICROPYTHON
 
-.PHONY: setup test demo bench faults proto clean
+.PHONY: setup tools test demo bench faults proto clean
 
-setup: $(STAMP)
+setup: $(STAMP) tools
+
+# Debian's mbpoll: the Modbus client the gateway tests check the Modbus face with, independent of
+# pymodbus. Installed where missing when run as root; otherwise the one command to run is printed.
+tools:
+	@command -v mbpoll >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -q mbpoll >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q mbpoll >/dev/null; }; \
+	  else echo "mbpoll is missing (the Modbus tests need it): run  sudo apt-get install mbpoll"; fi; }
 
 # Reinstalls only when the pinned requirements or the package metadata change. The pinned
 # wheels are also kept in .venv/wheels: the packaging test installs the built sxctl wheel

@@ -52,7 +52,7 @@ EXTRACTION_PH_HIGH_TRIP_MAX = 5500
 STAGE_KEYS = ("address", "name", "role")
 BUS_KEYS = ("port", "baud", "key_file")
 # [sim]: the plant model of `sxctl sim --plant` (sim/plants.py checks it); nothing here reads it
-TOP_KEYS = ("bus", "defaults", "stage", "sim")
+TOP_KEYS = ("bus", "defaults", "stage", "sim", "gateway")  # [gateway]: sxctl serve checks it
 ADDRESSES = range(1, 248)
 TITRATION = "titration"  # shorthand for titration_points and the titration_ph_i/base_i items
 UNIT_ALIASES = {"degC": "°C", "deg C": "°C"}
@@ -315,7 +315,7 @@ class _Checker:
         for key in doc:
             if key not in TOP_KEYS:
                 self.problem((), key, "", "unknown table%s; a plant file has [bus], [defaults], [[stage]] "
-                             "and, for `sxctl sim`, [sim]" % did_you_mean(key, TOP_KEYS))
+                             "and, for `sxctl sim`, [sim] and for `sxctl serve`, [gateway]" % did_you_mean(key, TOP_KEYS))
         port, baud, key_file = self.bus(doc.get("bus", {}), path)
         defaults, default_keys = self.items(doc.get("defaults", {}), ("defaults",), "defaults", defaults=True)
         stages = self.stages(doc.get("stage"), defaults, default_keys)

@@ -17,6 +17,7 @@ SECTIONS = {
     "host_log": "sxctl.bench.host_log",
     "firmware": "sxctl.bench.firmware",
     "control": "sxctl.bench.control",
+    "gateway": "sxctl.bench.gateway",
 }
 OUTPUT = BUILD_DIR / "bench.json"
 _OPS = {">=": operator.ge, "<=": operator.le, "==": operator.eq}

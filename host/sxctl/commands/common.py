@@ -114,17 +114,17 @@ def plant_key(args, plant):
 
 def open_bus(args, plant=None, program=None, **options):
     """A BusClient on the bus this command names, holding the bus for `program` and signing with
-    the command's key."""
-    from ..buslink import BusClient
+    the command's key; the gateway's client when a running `sxctl serve` holds that bus."""
     from ..errors import SxctlError
+    from ..gateway.api import bus_for  # through a running `sxctl serve` if one holds the bus
 
     port = args.bus or (plant.port if plant is not None else None)
     if not port:
         raise SxctlError("no bus port: give --bus PORT, or --plant FILE with port in its [bus] (or set "
                          "$%s, or put a %s here)" % (PLANT_ENV, PLANT_HERE))
     baud = args.baud or (plant.baud if plant is not None else None) or 115200
-    return BusClient(port, baud=baud, key=plant_key(args, plant), holder=program or "sxctl " + args.verb,
-                     **options)
+    return bus_for(port, baud=baud, key=plant_key(args, plant), holder=program or "sxctl " + args.verb,
+                   **options)
 
 
 def heap_size(text):
