@@ -78,7 +78,12 @@ class StageState:
         return bool(self.online) and self.read_at is not None and self.clock() - self.read_at <= self.stale_s
 
     def alarms(self):
-        return self.raw.get("alarms", 0) if self.raw else 0
+        return self.raw.get("alarms_active", 0) if self.raw else 0
+
+    def unacked_now(self):
+        """The board's own unacknowledged bits from its newest record; before any, what the logged
+        raise and acknowledge events say."""
+        return self.raw["alarms_unacked"] if self.raw and "alarms_unacked" in self.raw else self.unacked
 
     def values(self):
         """{field: raw value, or None where it is invalid (stale, offline or faulted)}."""
@@ -99,7 +104,7 @@ class StageState:
     def as_dict(self):
         return {"addr": self.addr, "online": self.fresh(), "record": self.record, "epoch": self.epoch,
                 "data_age_ms": None if self.read_at is None else self.age_ms(), "values": self.raw,
-                "alarms_unacked": self.unacked, "cal_id": self.cal_id}
+                "alarms_unacked": self.unacked_now(), "cal_id": self.cal_id}
 
 
 class SnapshotSink(store.Sink):

@@ -160,7 +160,7 @@ def holding_values(state):
         if reg.name == "mode":
             value = state.raw.get("mode") if state.raw else None
         elif reg.name == "alarm_ack":
-            value = state.unacked
+            value = state.unacked_now()
         elif reg.name == "ph_setpoint" and state.raw:
             value = state.raw.get("ph_setpoint")
         else:
@@ -177,7 +177,7 @@ def write(bus, addr, reg, raw):
     after updating the state the faces serve. Runs in the bus thread."""
     if reg.name == "alarm_ack":
         state = bus.request(addr, messages.ALARM_ACK, {"mask": raw}, expect=messages.ALARM_STATE).values
-        return state["latched"]
+        return state["alarms_unacked"]
     if reg.name == "mode":
         if raw not in messages.MODES:
             raise ValueError("mode %d: must be one of %s" % (raw, ", ".join("%d" % m for m in messages.MODES)))

@@ -195,7 +195,7 @@ def _encode(state):
     status = {
         "online": int(state.fresh()), "data_age_ms": state.age_ms(), "record": state.record,
         "epoch": state.epoch, "mode": state.raw.get("mode", 0) if state.raw else 0,
-        "alarms_active": state.alarms(), "alarms_unacked": state.unacked,
+        "alarms_active": state.alarms(), "alarms_unacked": state.unacked_now(),
         "sensor_faults": state.alarms() & SENSOR_FAULT_BITS, "cal_id": state.cal_id,
         "cal_age_s": state.cal_age_s(),
     }
