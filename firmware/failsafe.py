@@ -14,46 +14,12 @@ from board import BOARD
 from link import Link
 from version import MAJOR, MINOR, PATCH
 
-MANIFEST = "/sxctl.manifest"
-
-
-def damaged_module():
-    """The first file the last flash wrote that is missing or differs from its hash (the
-    manifest's `path sha256` lines), as its module name; None when every file checks."""
-    import hashlib
-    from binascii import hexlify
-
-    buf = bytearray(256)
-    try:
-        with open(MANIFEST) as f:
-            lines = f.read().split("\n")
-    except OSError:
-        return None
-    for line in lines:
-        parts = line.split()
-        if len(parts) != 2 or line.startswith("#"):
-            continue
-        path, want = parts
-        h = hashlib.sha256()
-        try:
-            with open("/" + path, "rb") as f:
-                while True:
-                    n = f.readinto(buf)
-                    if not n:
-                        break
-                    h.update(memoryview(buf)[:n])
-        except OSError:
-            return path.rsplit(".", 1)[0]
-        if hexlify(h.digest()).decode() != want:
-            return path.rsplit(".", 1)[0]
-    return None
-
-
 def reason_of(error):
     """What INFO names (12 characters): the damaged module, else the error's own words."""
     if isinstance(error, str):
         return error
-    module = damaged_module()
+    import integrity
+    module = integrity.damaged()
     if module:
         return module.replace("/", ".")
     if isinstance(error, MemoryError):

@@ -212,9 +212,13 @@ class Link:
             self._last_reply_len = 0
             self._keeping = True
         elif signed and guard is not None and addr != proto.BROADCAST:
-            # A signed read (the host's keepalive): answered as any read; it feeds the link
-            # watchdog only if its signature and counter pass.
-            self.verified = guard.check(rx, body_end, signed) == 0
+            # A signed read (the host's keepalive) is checked as a write is, so the host learns
+            # when it failed (a stale counter); unsigned reads stay open.
+            refused = guard.check(rx, body_end, signed)
+            if refused:
+                self.reply_error(msg_type, refused)
+                return
+            self.verified = True
         self.handler(self, msg_type, body_end - _HDR, addr == proto.BROADCAST)
 
     def send_stream(self, msg_type, body_len):

@@ -10,9 +10,20 @@ import gc
 gc.threshold(512)
 app = None
 try:
+    import maintenance
+
+    if maintenance.requested():  # first: it must work even while a flash is mending the files
+        maintenance.boot()  # does not return: the REPL for USB, or a reset back to control
+    del maintenance
+    import integrity
+
+    damaged = integrity.damaged()  # before any import: a cut .mpy can hang the loader
+    del integrity
+    if damaged:
+        raise ImportError("no module named '%s' (missing or damaged)" % damaged)
     import startup
 
-    app = startup.start()  # the stage application; maintenance or fail-safe instead when due
+    app = startup.start()  # the stage application (fail-safe instead if it does not fit)
     del startup  # it only built the board: its code goes before the loop starts
     app.run()  # its own finally drives every output off
 except Exception as e:

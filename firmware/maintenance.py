@@ -25,6 +25,15 @@ def request(seconds=DEFAULT_S):
         f.write("%d\n" % seconds)
 
 
+def boot():
+    """The maintenance boot, from main.py before anything else loads."""
+    import memory
+    from board import BOARD
+    from hal import open_hal
+    memory.reserve_link()
+    run(open_hal(BOARD))
+
+
 def run(hal):
     import machine
 
@@ -43,3 +52,6 @@ def run(hal):
           "%d s without it, or at reset" % seconds)
     failsafe.serve(hal, "maintenance", 0, seconds * 1000)
     machine.reset()
+
+
+del __import__("sys").modules[__name__]  # not kept: main.py and TO_REPL use it once

@@ -20,10 +20,6 @@ def start():
     from board import BOARD
     from hal import open_hal
     hal = open_hal(BOARD)  # outputs are off until the controller says otherwise
-    import maintenance
-    if maintenance.requested():
-        maintenance.run(hal)  # does not return: the REPL for USB, or a reset back to control
-    del sys.modules["maintenance"]
     loaded = set(sys.modules)
     try:
         app = _create(hal)
