@@ -100,16 +100,15 @@ def test_a_flash_reset_at_any_moment_leaves_a_board_that_answers(board, monkeypa
     """20 seeds: the board is hard-reset (its reset pin) after a random number of file writes;
     every time it comes back answering the bus, and a flash after it finishes the job."""
     files = _changed_image(monkeypatch)
+    images = (files, image.build("unix-sim"))  # flashed in turn: new, old, new, ...
     monkeypatch.setattr(flash.image, "build", lambda name: dict(files))
-    with SerialRepl(board.usb(1)) as repl:  # the plan, to know how many writes a flash makes
-        writes = len(flash.plan(repl, "unix-sim", files).write)
-    assert writes > 20
     seen = set()
     for seed in range(20):
-        cut = random.Random(seed).randrange(1, writes) if seed else 1
-        seen.add(cut)
+        target = images[seed % 2]
         with SerialRepl(board.usb(1)) as repl:
-            p = flash.plan(repl, "unix-sim", files)
+            p = flash.plan(repl, "unix-sim", target)
+            cut = random.Random(seed).randrange(len(p.write))  # reset during the cut-th file written
+            seen.add(cut)
             done = []
             original = repl.write_raw
 
@@ -127,7 +126,7 @@ def test_a_flash_reset_at_any_moment_leaves_a_board_that_answers(board, monkeypa
         assert info["serial"] in ("SIM-0001", "controller") or info["alarms"] & CONTROLLER_FAULT
         leftovers = [p for p in board.root.rglob("*") if p.name.endswith(".sxnew")]
         assert all(not f.name.endswith((".mpy", ".py")) for f in leftovers)  # a cut file is never importable
-    assert len(seen) >= 10
+    assert len(seen) >= 8  # many places in the write order
     assert cli.main(["flash", "--port", board.usb(1), "--board", "unix-sim", "--bus", board.bus]) == 0
     hello(board.bus, until=lambda i: i["serial"] == "SIM-0001" and not i["alarms"] & CONTROLLER_FAULT)
     assert all((board.root / path).read_bytes() == data for path, data in files.items())
