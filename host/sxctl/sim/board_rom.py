@@ -15,7 +15,8 @@ empty one): `WDT` (cannot be stopped; the virtual board's bridge keeps it across
 and hard-resets the board when it is not fed in time), `reset()` (a hard reset: the bridge
 restarts the interpreter running main.py), `reset_cause()` (SXCTL_RESET_CAUSE, set by the
 bridge) and the port's own `soft_reset`, `idle`, `mem*`. They talk to the bridge over the pty
-named by SXCTL_CHIP: "W<ms>\n" starts the watchdog, "F" feeds it, "R" asks for a reset.
+named by SXCTL_CHIP: "W<ms>\n" starts the watchdog, "F" feeds it, "R" asks for a reset, "H" says the
+firmware stopped (the REPL runs; the bridge's pins hold the outputs).
 
 It stands in for a port's C code, so it stays small: its code is in the board's heap for as
 long as main.py runs (every method here costs the firmware RAM).
@@ -137,14 +138,17 @@ def boot():
     if run:
         __import__(run)
         return
-    for name in ("boot.py", "main.py") if os.getenv("SXCTL_ROM_MAIN") != "0" else ("boot.py",):
-        try:
-            with open(name) as f:
-                code = f.read()
-        except OSError:
-            continue
-        code = compile(code, name, "exec")  # the source is freed before the file runs
-        exec(code, {"__name__": "__main__", "__file__": name})
+    try:
+        for name in ("boot.py", "main.py") if os.getenv("SXCTL_ROM_MAIN") != "0" else ("boot.py",):
+            try:
+                with open(name) as f:
+                    code = f.read()
+            except OSError:
+                continue
+            code = compile(code, name, "exec")  # the source is freed before the file runs
+            exec(code, {"__name__": "__main__", "__file__": name})
+    finally:
+        machine.chip.write(b"H")  # at the REPL from here: the pins hold what they were last set to
 
 
 try:
