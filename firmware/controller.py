@@ -192,14 +192,13 @@ class StageController:
         stage = self.stage
         stage.base_dose = stage.reagent_dose = stage.aq_pump = stage.org_pump = stage.valves = 0
         stage.mode = proto.MODE_OFF
-        was = self.faulted
+        if not self.faulted:  # raised once; a fault that repeats each scan keeps it up
+            self.latch(A.AL_CONTROLLER_FAULT, part, True)
         try:
             self.set_mode(proto.MODE_OFF)
         except Exception:
             pass  # the fault may be in the loops themselves: the outputs are off all the same
         self.faulted = True
-        if not was:  # raised once; a fault that repeats each scan keeps it up
-            self.latch(A.AL_CONTROLLER_FAULT, part, True)
 
     def latch(self, bit, value, active=False):
         """Raise one alarm now, outside the scans (a fault, a watchdog reset): shown and latched

@@ -14,32 +14,27 @@ from board import BOARD
 from link import Link
 from version import MAJOR, MINOR, PATCH
 
-def reason_of(error):
-    """What INFO names (12 characters): the damaged module, else the error's own words."""
-    if isinstance(error, str):
-        return error
-    import integrity
-    module = integrity.damaged()
-    if module:
-        return module.replace("/", ".")
-    if isinstance(error, MemoryError):
-        return "memory"
-    text = str(error)
-    if isinstance(error, ImportError) and "'" in text:
-        return text.split("'")[1]  # "no module named 'x'"
-    return "%s" % type(error).__name__
-
 
 def main(hal, error):
-    """Fail-safe until reset: outputs off, the bus answered, what failed named."""
-    reason = reason_of(error)
-    print("sxctl firmware: controller not running (%s); fail-safe: outputs off, bus answers" % reason)
-    serve(hal, reason, proto.ALARM_CONTROLLER_FAULT)
+    """Fail-safe until reset: outputs off, the bus answered, what failed named (12 characters):
+    the damaged module, else the error's own words."""
+    import integrity
+    serial = integrity.check()
+    if serial:
+        pass
+    elif isinstance(error, MemoryError):
+        serial = "memory"
+    elif isinstance(error, ImportError) and "'" in str(error):
+        serial = str(error).split("'")[1]  # "no module named 'x'"
+    else:
+        serial = type(error).__name__
+    print("sxctl firmware: controller not running (%s); fail-safe: outputs off, bus answers" % serial)
+    serve(hal, serial, proto.ALARM_CONTROLLER_FAULT)
 
 
-def serve(hal, what, alarms, until_ms=0):
-    """Answer HELLO (INFO: mode off, `alarms`, `what` in the serial field) and PING, refuse the
-    rest, outputs off; for `until_ms` of real time when given, else until reset."""
+def serve(hal, serial, alarms, timeout_ms=0):
+    """Answer HELLO (INFO: mode off, `alarms`, `serial` naming what it is) and PING, refuse the
+    rest, outputs off; for `timeout_ms` of real time when given, else until reset."""
     import time
 
     if hal is None:
@@ -51,7 +46,7 @@ def serve(hal, what, alarms, until_ms=0):
     except ValueError:
         addr = 247  # a damaged identity: answer where an unprovisioned board does
     name = BOARD["name"].encode()
-    what = what.encode()[:12]
+    serial = serial.encode()[:12]
 
     def on_request(link, msg_type, body_len, broadcast):
         if broadcast:
@@ -59,7 +54,7 @@ def serve(hal, what, alarms, until_ms=0):
         if msg_type == proto.MSG_HELLO:
             gc.collect()
             struct.pack_into(proto.INFO_FMT, link.tx, proto.HEADER_SIZE, proto.FINGERPRINT, MAJOR, MINOR,
-                             PATCH, name, what, gc.mem_free(), 0, proto.MODE_OFF, alarms, 0, 0,
+                             PATCH, name, serial, gc.mem_free(), 0, proto.MODE_OFF, alarms, 0, 0,
                              link.rx_frames, link.crc_errors, link.dropped, link.duplicates)
             link.reply(proto.MSG_INFO, proto.INFO_SIZE)
         elif msg_type == proto.MSG_PING and body_len == proto.PING_SIZE:
@@ -73,7 +68,7 @@ def serve(hal, what, alarms, until_ms=0):
     link = Link(hal.bus, addr, on_request, memory.link_buffers)
     start = time.ticks_ms()
     try:
-        while not until_ms or time.ticks_diff(time.ticks_ms(), start) < until_ms:
+        while not timeout_ms or time.ticks_diff(time.ticks_ms(), start) < timeout_ms:
             hal.feed_watchdog()
             if not link.poll():
                 hal.idle(10)

@@ -12,12 +12,11 @@ app = None
 try:
     import maintenance
 
-    if maintenance.requested():  # first: it must work even while a flash is mending the files
-        maintenance.boot()  # does not return: the REPL for USB, or a reset back to control
+    maintenance.boot()  # first, if asked for: it must work while a flash mends the files
     del maintenance
     import integrity
 
-    damaged = integrity.damaged()  # before any import: a cut .mpy can hang the loader
+    damaged = integrity.check()  # before any import: a cut .mpy can hang the loader
     del integrity
     if damaged:
         raise ImportError("no module named '%s' (missing or damaged)" % damaged)

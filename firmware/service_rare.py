@@ -32,8 +32,8 @@ def answer(app, link, msg_type):
         link.reply(proto.MSG_ACK, proto.ACK_SIZE)
         app.hal.write_outputs(None, False)
         if msg_type == proto.MSG_TO_REPL:
-            import maintenance
-            maintenance.request()  # the reset below boots with outputs off, no watchdog, REPL free
+            with open("/maintenance", "w") as f:  # maintenance.py: outputs off, no watchdog, REPL free
+                f.write("600")
         time.sleep_ms(20)  # let the ACK leave the UART before the reset
         app.hal.reset()
 

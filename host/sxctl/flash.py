@@ -55,10 +55,10 @@ def manifest(board_name, files):
 
 def normalise(path):
     """A manifest's path as the board's root-relative path, or None if it leaves the root."""
+    if ".." in path.split("/"):
+        return None  # a manifest never needs one: whatever it names is not flash's to delete
     path = posixpath.normpath("/" + path.strip()).lstrip("/")
-    if not path or path == "." or ".." in path.split("/"):
-        return None
-    return path
+    return path if path and path != "." else None
 
 
 def manifest_paths(data):

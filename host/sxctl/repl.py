@@ -183,7 +183,7 @@ class SerialRepl(Repl):
         """True if a REPL answers Ctrl-B on `port` (which stops nothing), False if nothing does:
         a board running its firmware ignores its USB port. PortUnavailable if it cannot be opened."""
         try:
-            s = serial.Serial(port, 115200, timeout=0.05)
+            s = serial.Serial(port, 115200, timeout=0.05, exclusive=True)  # as mpremote opens it
         except (serial.SerialException, OSError) as e:
             raise PortUnavailable("cannot open %s: %s" % (port, e)) from None
         try:

@@ -120,9 +120,12 @@ def test_only_files_the_last_flash_wrote_are_removed(blank, monkeypatch, capsys)
     assert (blank.root / "plugins" / "old.mpy").exists()
     (blank.root / "notes.txt").write_text("operator notes\n")
     (blank.root / "config.b").write_text("cfg")
-    # A manifest naming data must not get that data deleted.
+    for name in ("plant.key", "plant.ctr.a", "PLANT.CTR.B", "config.extra"):
+        (blank.root / name).write_text("board data")
+    # A manifest naming data must not get that data deleted, however it spells the path.
     manifest = blank.root / "sxctl.manifest"
-    manifest.write_text(manifest.read_text() + "identity.json\nconfig.b\n../escape\n")
+    manifest.write_text(manifest.read_text() + "identity.json\nconfig.b\n../escape\n./plant.key\n"
+                        "/plant.ctr.a abc\nPLANT.CTR.B\nConfig.Extra\n")
 
     monkeypatch.setattr(flash.image, "build", real_build)
     capsys.readouterr()
@@ -131,10 +134,18 @@ def test_only_files_the_last_flash_wrote_are_removed(blank, monkeypatch, capsys)
     assert "removed old.mpy" in out.err and "removed plugins/old.mpy" in out.err
     assert not (blank.root / "old.mpy").exists() and not (blank.root / "plugins").exists()
     assert (blank.root / "notes.txt").exists() and (blank.root / "config.b").read_text() == "cfg"
+    for name in ("plant.key", "plant.ctr.a", "PLANT.CTR.B", "config.extra"):
+        assert (blank.root / name).read_text() == "board data", name
     # --addr not given: the address stays, only the serial changes.
     assert json.loads((blank.root / "identity.json").read_text()) == {
         "board": "unix-sim", "addr": 3, "serial": "A-2"}
     assert "addr 3, serial A-2" in out.out
+
+
+def test_manifest_paths_are_normalised_and_board_data_is_kept_whatever_the_case():
+    assert flash.manifest_paths(b"# header\n./a.mpy 00\n/b/c.mpy\nx/../d.py\n../up\n\n") == {"a.mpy", "b/c.mpy"}
+    assert all(flash.kept(p) for p in ("plant.key", "PLANT.KEY", "Config.A", "config.b", "identity.json"))
+    assert not flash.kept("app.mpy")
 
 
 def test_a_port_without_a_repl_is_named_with_the_fix(tmp_path):

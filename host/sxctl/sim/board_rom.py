@@ -15,7 +15,7 @@ empty one): `WDT` (cannot be stopped; the virtual board's bridge keeps it across
 and hard-resets the board when it is not fed in time), `reset()` (a hard reset: the bridge
 restarts the interpreter running main.py), `reset_cause()` (SXCTL_RESET_CAUSE, set by the
 bridge) and the port's own `soft_reset`, `idle`, `mem*`. They talk to the bridge over the pty
-named by SXCTL_CHIP: "W<ms>\n" starts the watchdog, "F" feeds it, "R" asks for a reset, "H" says the
+named by SXCTL_CHIP ("<reset cause>:<path>"): "W<ms>\n" starts the watchdog, "F" feeds it, "R" asks for a reset, "H" says the
 firmware stopped (the REPL runs; the bridge's pins hold the outputs).
 
 It stands in for a port's C code, so it stays small: its code is in the board's heap for as
@@ -58,11 +58,11 @@ class SandboxVfs:
         f = getattr(self.fs, name)
         return lambda *paths: f(*map(self.path, paths))
 
-    def rename(self, old, new):
+    def rename(self, path, name):
         # VfsPosix builds both rooted paths in one buffer, so the second overwrites the first:
         # hand it paths relative to the process's directory, which it leaves as they are.
-        up = "../" * self.fs.getcwd().count("/")
-        return self.fs.rename(up + self.path(old)[1:], up + self.path(new)[1:])
+        return self.fs.rename("../" * self.fs.getcwd().count("/") + self.path(path)[1:],
+                              "../" * self.fs.getcwd().count("/") + self.path(name)[1:])
 
     def mount(self, *args):  # and umount: the folder is already there
         pass
@@ -85,39 +85,37 @@ class sim_devices:
 
 
 import machine as _port
+import time
 
 
 class machine:
     # The chip, as a class (no instance): what the Unix port's machine lacks, and what it has.
-    PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
+    # Every name here is interned for good (the qstr budget), so there are few of them.
+    WDT_RESET = 3
     chip = None
-    cause = 1
     soft_reset = _port.soft_reset
     idle = _port.idle
     mem8, mem16, mem32 = _port.mem8, _port.mem16, _port.mem32
 
-    def reset_cause():
-        return machine.cause
+    def reset_cause():  # 1 power-on, 2 hard, 3 watchdog, 5 soft: the bridge's count of this start
+        return int(os.getenv("SXCTL_CHIP")[0])
 
     def reset():
         machine.chip.write(b"R")
         while True:
-            _sleep(10)  # the bridge ends this interpreter and starts the board again
+            time.sleep_ms(10)  # the bridge ends this interpreter and starts the board again
 
     class WDT:
         def __init__(self, id=0, timeout=5000):
-            self.fed = _ticks()
-            self.every = timeout // 4  # a feed reaches the bridge at most this often
+            self.id = time.ticks_ms()  # when the bridge last heard of a feed
+            self.timeout = timeout // 4  # a feed reaches the bridge at most this often
             machine.chip.write(b"W%d\n" % timeout)
 
         def feed(self):
-            now = _ticks()
-            if _diff(now, self.fed) >= self.every:
-                self.fed = now
+            t = time.ticks_ms()
+            if time.ticks_diff(t, self.id) >= self.timeout:
+                self.id = t
                 machine.chip.write(b"F")
-
-
-from time import sleep_ms as _sleep, ticks_diff as _diff, ticks_ms as _ticks
 
 
 def boot():
@@ -125,9 +123,8 @@ def boot():
         path = os.getenv(var)
         setattr(sim_devices, name, open(path, "r+b", buffering=0) if path else None)
     sys.modules["sim_devices"] = sim_devices
-    chip = os.getenv("SXCTL_CHIP")
-    machine.chip = open(chip, "r+b", buffering=0) if chip else open("/dev/null", "wb")
-    machine.cause = int(os.getenv("SXCTL_RESET_CAUSE") or 1)
+    chip = os.getenv("SXCTL_CHIP")  # "<reset cause>:<pty path>"
+    machine.chip = open(chip[2:] if chip else "/dev/null", "r+b", buffering=0)
     sys.modules["machine"] = machine
     root = os.getcwd()
     vfs.umount("/")

@@ -87,8 +87,7 @@ class VirtualBoard:
         env = dict(os.environ)
         env.update(self.extra_env)
         env["SXCTL_ROM_MAIN"] = "1" if run_main else "0"
-        env["SXCTL_CHIP"] = self.chip.path
-        env["SXCTL_RESET_CAUSE"] = str(self.reset_cause)
+        env["SXCTL_CHIP"] = "%d:%s" % (self.reset_cause, self.chip.path)
         if self.bus_path:
             env["SXCTL_BUS"] = self.bus_path
         env.pop("SXCTL_PLANT", None)
