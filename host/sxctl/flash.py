@@ -258,6 +258,36 @@ def await_hello(bus, addr, baud=115200, timeout=10.0):
                         "then Ctrl-D) for a traceback" % (addr, bus, timeout)) from None
 
 
+
+
+def mode_name(mode):
+    from sxproto import messages
+    return messages.MODES.get(mode, str(mode))
+
+
+def stage_mode(bus, addr, baud=115200):
+    """The stage's mode (INFO), or None if the board does not answer on the bus."""
+    from .buslink import BusClient, NoAnswer
+
+    try:
+        with BusClient(bus, baud=baud, timeout=0.3, retries=2) as client:
+            return client.hello(addr)["mode"]
+    except NoAnswer:
+        return None
+
+
+def restore_mode(bus, addr, mode, baud=115200):
+    """Once the board answers again, command `mode` (signed on a keyed plant), bumpless."""
+    from sxproto import messages
+
+    from .buslink import BusClient
+
+    await_hello(bus, addr, baud)
+    with BusClient(bus, baud=baud, timeout=0.3, retries=2) as client:
+        client.request(addr, messages.SET_MODE, {"mode": mode, "manual_output": 0xFFFF},
+                       expect=messages.MODE_ACK)
+
+
 # Where an RP2040 in BOOTSEL mode shows up as a USB drive (Linux desktops, macOS).
 UF2_DRIVE_GLOBS = ("/media/*/RPI-RP2", "/run/media/*/RPI-RP2", "/media/RPI-RP2", "/Volumes/RPI-RP2")
 UF2_MAGIC = b"UF2\n"

@@ -86,6 +86,7 @@ def test_dry_run_lists_the_changes_and_makes_none(blank):
     assert list(blank.root.iterdir()) == []
 
     assert _flash(blank, "--addr", "1").returncode == 0
+    _answers_hello(blank.bus, 1)  # booted (its files checked) before one is damaged
     with open(blank.root / "hal" / "mcu.mpy", "ab") as f:
         f.write(b"\0")  # a damaged module (one the virtual board does not import)
     (blank.root / "hal" / "mcu.py").write_text("stale = True\n")

@@ -142,6 +142,17 @@ def test_flash_refuses_a_board_definition_for_another_platform(board):
     hello(board.bus)  # and it runs again
 
 
+def test_a_dry_run_told_to_stop_a_stage_sets_its_mode_again(board):
+    with buslink.BusClient(board.bus) as bus:  # the stage under manual control
+        bus.request(1, messages.SET_MODE, {"mode": 1, "manual_output": 0xFFFF})
+    dry = sxctl("flash", "--port", board.usb(1), "--board", "unix-sim", "--dry-run", "--yes", "--bus", board.bus,
+                "--addr", "1")
+    assert dry.returncode == 0, dry.stderr
+    assert "address 1 back in mode manual" in dry.stdout
+    info = hello(board.bus)
+    assert info["mode"] == 1 and info["uptime_s"] < 30  # it was restarted, and is back as it was
+
+
 def test_ports_probe_leaves_a_running_stage_running(board, monkeypatch):
     from sxctl import ports
 

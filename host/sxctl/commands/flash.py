@@ -23,8 +23,8 @@ def add_arguments(p):
     p.add_argument("--dry-run", action="store_true",
                    help="list what would change and change nothing; refused on a running board unless --yes")
     p.add_argument("--yes", action="store_true",
-                   help="with --dry-run: stop a running board's stage to read its files (it boots again after, "
-                        "in mode off)")
+                   help="with --dry-run: stop a running board's stage to read its files (it boots again after; "
+                        "with --bus and --addr its mode is set again as it was)")
     p.add_argument("--force", action="store_true",
                    help="flash even if the board's platform does not match --board (wrong pins: know why)")
     p.add_argument("--interpreter", metavar="IMAGE", default=None,
@@ -56,6 +56,9 @@ def run(args):
               "its files, so nothing was done. Pass --yes to stop it for the dry run (it boots again after, "
               "in mode off), or flash without --dry-run" % port, file=sys.stderr)
         return 1
+    mode = None
+    if args.dry_run and args.bus and args.addr is not None:
+        mode = flash.stage_mode(args.bus, args.addr, args.baud)  # to set again after the stop
     with flash.SerialRepl(port, timeout=args.timeout) as repl:
         mismatch = flash.check_platform(repl, args.board, args.force)
         if mismatch:
@@ -69,11 +72,17 @@ def run(args):
                 print("would write %s (%d B)" % (path, len(plan.write[path])))
             if repl.interrupted:
                 repl.restart()  # leave a running board running
-            print("dry run: %d files would change on %s; nothing changed" % (plan.changes(), port))
-            return 0
-        flash.apply(repl, plan, flash.Progress(len(plan.write)))
-        flash.verify(repl, plan)
-        restarted = repl.restart()
+        else:
+            flash.apply(repl, plan, flash.Progress(len(plan.write)))
+            flash.verify(repl, plan)
+            restarted = repl.restart()
+    if args.dry_run:
+        print("dry run: %d files would change on %s; nothing changed" % (plan.changes(), port))
+        if mode:
+            flash.restore_mode(args.bus, args.addr, mode, args.baud)
+            print("bus %s: address %d back in mode %s, as before the dry run"
+                  % (args.bus, args.addr, flash.mode_name(mode)))
+        return 0
 
     ident = plan.identity
     print("flashed %s firmware %s onto %s: %d files changed (%d written, %d removed), %d unchanged"
