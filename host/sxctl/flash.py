@@ -23,7 +23,7 @@ import time
 
 from . import boards, constfold, image
 from .errors import SxctlError
-from .repl import PortUnavailable, SerialRepl, no_repl  # noqa: F401 (PortUnavailable: for callers)
+from .repl import SerialRepl, no_repl
 
 MANIFEST = "sxctl.manifest"
 IDENTITY = "identity.json"

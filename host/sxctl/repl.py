@@ -7,12 +7,12 @@ the raw REPL. Flash, ports, key provisioning and the tests of the virtual boards
 A live stage is handled with care:
 - `at_prompt()` asks, without interrupting anything, whether a REPL answers at all (a board
   running its firmware does not read its USB port, so it says nothing);
-- `maintenance()` (on entering, when Ctrl-C stopped a running program) brings the board into
-  its maintenance boot first: outputs off and no watchdog, for as long as the work takes; a
-  running watchdog would otherwise hard-reset the board in the middle of it;
+- entering, when its Ctrl-C stopped a running program, brings the board into its maintenance
+  boot first (outputs off, no watchdog, for as long as the work takes): a running watchdog
+  would otherwise hard-reset the board in the middle of it;
 - `write()` puts a file under a temporary name and renames it into place only once its hash
   checks on the board, so a reset at any moment leaves the old file or the new one;
-- `restart()` ends maintenance and boots the firmware again.
+- `restart()` (and `close()`, whatever happened) ends maintenance and boots the firmware again.
 """
 import ast
 import hashlib

@@ -28,7 +28,7 @@ def board(tmp_path):
     sim.stop()
 
 
-def hello(bus, addr=1, timeout=10.0, until=lambda info: True):
+def hello(bus, addr=1, timeout=20.0, until=lambda info: True):
     """INFO of the board once it answers (and `until(info)` holds), within `timeout` seconds."""
     deadline = time.monotonic() + timeout
     with buslink.BusClient(bus, timeout=0.2, retries=0) as client:
@@ -123,7 +123,7 @@ def test_a_flash_reset_at_any_moment_leaves_a_board_that_answers(board, monkeypa
             repl.write_raw = write_raw
             with pytest.raises(RuntimeError), open(os.devnull, "w") as quiet:
                 flash.apply(repl, p, flash.Progress(len(p.write), quiet))
-        info = hello(board.bus, timeout=10.0)  # old firmware, new, or fail-safe: answering
+        info = hello(board.bus)  # old firmware, new, or fail-safe: answering
         assert info["serial"] in ("SIM-0001", "controller") or info["alarms"] & CONTROLLER_FAULT
         leftovers = [p for p in board.root.rglob("*") if p.name.endswith(".sxnew")]
         assert all(not f.name.endswith((".mpy", ".py")) for f in leftovers)  # a cut file is never importable

@@ -98,7 +98,7 @@ class machine:
     mem8, mem16, mem32 = _port.mem8, _port.mem16, _port.mem32
 
     def reset_cause():  # 1 power-on, 2 hard, 3 watchdog, 5 soft: the bridge's count of this start
-        return int(os.getenv("SXCTL_CHIP")[0])
+        return int((os.getenv("SXCTL_CHIP") or "1")[0])
 
     def reset():
         machine.chip.write(b"R")
