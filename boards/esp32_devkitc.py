@@ -2,6 +2,8 @@
 BOARD = {
     "name": "esp32-devkitc",
     "mcu": "ESP32",
+    "platform": "esp32",  # sys.platform, and what sys.implementation._machine names: flash checks both
+    "machine": "ESP32",
     "hal": "mcu",
     "mpy_arch": "xtensawin",
     "heap_kb": 110,

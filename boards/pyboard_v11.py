@@ -2,6 +2,8 @@
 BOARD = {
     "name": "pyboard-v11",
     "mcu": "STM32F405",
+    "platform": "pyboard",  # sys.platform, and what sys.implementation._machine names: flash checks both
+    "machine": "STM32F405",
     "hal": "mcu",
     "mpy_arch": "armv7emsp",
     "heap_kb": 100,

@@ -2,6 +2,8 @@
 BOARD = {
     "name": "rp2-pico",
     "mcu": "RP2040",
+    "platform": "rp2",  # sys.platform, and what sys.implementation._machine names: flash checks both
+    "machine": "RP2040",
     "hal": "mcu",
     "mpy_arch": "armv6m",
     "heap_kb": 160,

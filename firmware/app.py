@@ -1,5 +1,6 @@
 """Stage controller application: owns the stage's state and runs the board's loop."""
 import time
+from micropython import const
 
 import config_table as T
 import proto
@@ -10,6 +11,11 @@ from link import Link
 from stage import Stage
 
 _IDLE_MS = 10
+# What a scan was doing when it raised: the value of its controller_fault event (docs/security.md).
+PART_MEASURE = const(1)
+PART_CALIBRATION = const(2)
+PART_CONTROL = const(3)
+PART_RECORD = const(4)
 
 
 class App:
@@ -32,8 +38,11 @@ class App:
         self.calibration = None  # the calibration session while one runs (calibration.py)
         hal.write_outputs(self.stage, False)  # a reset leaves every output off
         self.controller.event(proto.EV_BOOT, 0, 0)
+        if hal.watchdog_reset():
+            self.controller.latch(proto.ALARM_WATCHDOG_RESET, 0)  # the board stopped; the host is told
         self.link = Link(hal.bus, addr, self.on_request, link_buffers)
         self.stream_ms = 0
+        self.part = 0  # what the scan is doing (PART_*)
         self.running = True
 
     # time
@@ -48,17 +57,30 @@ class App:
         """One measurement scan (and a control scan every control_scans), then a backlog record."""
         period = self.config.get(T.MEASURE_PERIOD)
         ctrl = self.controller
+        self.part = PART_MEASURE
         ctrl.measure(now, period)
         if self.calibration:
+            self.part = PART_CALIBRATION
             self.calibration.scan(self.hal)
         every = self.config.get(T.CONTROL_SCANS)
+        self.part = PART_CONTROL
         if ctrl.link_timed_out(now, period) or scan_no % every == 0:  # the timeout check first: it latches
             ctrl.control(now, period * every)
+        self.part = PART_RECORD
         backlog = self.backlog
         self.stage.pack(backlog.ring, backlog.slot(), backlog.latest + 1, self.time_s())
         backlog.commit()
 
     def run(self):
+        """The loop, until Ctrl-C or an error outside the scans; every output is off after it."""
+        hal = self.hal
+        try:
+            hal.start_watchdog()
+            self._loop()
+        finally:
+            hal.write_outputs(None, False)
+
+    def _loop(self):
         link = self.link
         hal = self.hal
         next_scan = hal.ticks_ms()
@@ -71,11 +93,15 @@ class App:
             now = hal.ticks_ms()
             while time.ticks_diff(now, next_scan) >= 0:
                 scan_no += 1
-                self.scan(next_scan, scan_no)
+                try:
+                    self.scan(next_scan, scan_no)
+                except Exception:  # not KeyboardInterrupt: Ctrl-C still stops the board
+                    # The stage goes safe and says so; the loop and the bus go on.
+                    self.controller.fault(self.part, next_scan)
                 next_scan = time.ticks_add(next_scan, self.config.get(T.MEASURE_PERIOD))
             hal.sync()
             if self.stream_ms and time.ticks_diff(now, next_stream) >= 0:
                 next_stream = time.ticks_add(now, self.stream_ms)
                 self.stage.pack(link.tx, proto.HEADER_SIZE, self.backlog.latest, self.time_s())
-                link.reply(proto.MSG_TELEMETRY, proto.TELEMETRY_SIZE)
+                link.send_stream(proto.MSG_TELEMETRY, proto.TELEMETRY_SIZE)
 

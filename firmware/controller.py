@@ -48,6 +48,7 @@ class StageController:
         self.ph_ms = 0
         self.flow_ok = False
         self.safe = False  # in the link-loss safe state
+        self.faulted = False  # a scan raised: off, with controller_fault, until a mode is commanded
         self.configure()
 
     def configure(self):
@@ -60,8 +61,9 @@ class StageController:
     def set_mode(self, mode):
         stage = self.stage
         stage.mode = mode
-        self.pid.set_mode(mode)
         self.safe = False
+        self.faulted = False
+        self.pid.set_mode(mode)
         if mode == proto.MODE_OFF:
             self.envelope.enabled = False
             self.aq_loop.reset()
@@ -166,6 +168,8 @@ class StageController:
             faults |= A.AL_DOSE_TRIP
         if self.temp_fault:
             faults |= A.AL_TEMP_FAULT
+        if self.faulted:
+            faults |= A.AL_CONTROLLER_FAULT
         stage.alarms_active = self.alarms.update(now_ms, stage.ph, self.ph_valid, stage.ph_setpoint, faults)
         stage.alarms_unacked = self.alarms.unacked
         self.hal.write_outputs(stage, mode != proto.MODE_OFF)
@@ -178,6 +182,35 @@ class StageController:
             self.set_mode(proto.MODE_HOLD)
             self.envelope.enabled = False  # base off; flows keep their last output
         self.safe = True
+
+    def fault(self, part, now_ms):
+        """A scan raised: every output off at once and the stage off, with controller_fault
+        (its event's value says which part of the scan, app.PART_*) until the host commands a
+        mode again. Allocation is allowed here: it only runs on a fault."""
+        self.hal.write_outputs(None, False)
+        stage = self.stage
+        stage.base_dose = stage.reagent_dose = stage.aq_pump = stage.org_pump = stage.valves = 0
+        stage.mode = proto.MODE_OFF
+        if not self.faulted:  # raised once; a fault that repeats each scan keeps it up
+            self.latch(A.AL_CONTROLLER_FAULT, part, True)
+        try:
+            self.set_mode(proto.MODE_OFF)
+        except Exception:
+            pass  # the fault may be in the loops themselves: the outputs are off all the same
+        self.faulted = True
+
+    def latch(self, bit, value, active=False):
+        """Raise one alarm now, outside the scans (a fault, a watchdog reset): shown and latched
+        until acknowledged, and while `active` until its condition clears."""
+        alarms = self.alarms
+        alarms.unacked |= bit
+        if active:
+            alarms.active |= bit
+        self.stage.alarms |= bit
+        self.stage.latched = alarms.unacked
+        for n in range(16):
+            if bit >> n & 1:
+                self.event(proto.EV_RAISED, n, value)
 
     def event(self, code, alarm, value):
         """Queue one event (proto.EV_*) in the stage's event ring, numbered, for EVENTS_READ."""

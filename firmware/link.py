@@ -13,7 +13,15 @@ the body only. With a `guard` (signing.Signing: a plant key is provisioned) a wr
 only if the guard passes it; a refused write is answered with the guard's ERROR code and not
 remembered, so a forged or replayed frame cannot displace the answer kept for a retry. A
 retried signed write is the same frame (same seq, counter, MAC, CRC): it gets the kept
-answer and counts as a duplicate, not as a replay. Reads never reach the guard.
+answer and counts as a duplicate, not as a replay. Unsigned reads never reach the guard.
+
+`verified` tells the handler whether the frame may feed the link watchdog (the link-loss
+safe state): one addressed to this board, never a broadcast, and with a guard only one whose
+signature passed it (a signed write, or the host's signed PING keepalive), so nobody without
+the plant key can hold a stage out of its safe state (docs/security.md).
+
+Streamed frames (`send_stream`) carry a sequence number of their own and never touch the
+answer kept for a retry.
 """
 import struct
 from array import array
@@ -125,6 +133,8 @@ class Link:
         self._last_reply = buffers[3]
         self._last_reply_len = 0
         self._keeping = False
+        self.verified = False
+        self.stream_seq = 0
         self.guard = None  # signing.Signing once a plant key is provisioned
         self.rx_frames = 0
         self.crc_errors = 0
@@ -182,6 +192,8 @@ class Link:
         self._seq = rx[2] | (rx[3] << 8)
         msg_type = rx[4]
         self._keeping = False
+        guard = self.guard
+        self.verified = addr != proto.BROADCAST and guard is None
         if msg_type in proto.WRITE_TYPES:  # a request that changes state
             key = (self._seq << 16) | (rx[crc_at] << 8) | rx[crc_at + 1]
             if key == self._last_write:
@@ -189,23 +201,41 @@ class Link:
                 if addr != proto.BROADCAST:
                     self.port.write(self._last_reply, self._last_reply_len)
                 return
-            guard = self.guard
             if guard is not None:
                 refused = guard.check(rx, body_end, signed)
                 if refused:
                     if addr != proto.BROADCAST:
                         self.reply_error(msg_type, refused)
                     return
+                self.verified = addr != proto.BROADCAST
             self._last_write = key
             self._last_reply_len = 0
             self._keeping = True
+        elif signed and guard is not None and addr != proto.BROADCAST:
+            # A signed read (the host's keepalive) is checked as a write is, so the host learns
+            # when it failed (a stale counter); unsigned reads stay open.
+            refused = guard.check(rx, body_end, signed)
+            if refused:
+                self.reply_error(msg_type, refused)
+                return
+            self.verified = True
         self.handler(self, msg_type, body_end - _HDR, addr == proto.BROADCAST)
+
+    def send_stream(self, msg_type, body_len):
+        """Send a streamed frame packed into `tx`: its own sequence number, nothing kept."""
+        keeping = self._keeping
+        self._keeping = False
+        self.stream_seq = (self.stream_seq + 1) & 0xFFFF
+        self._send(msg_type, body_len, 0, self.stream_seq)
+        self._keeping = keeping
 
     def reply(self, msg_type, body_len, flags=0):
         """Send the reply whose body the handler packed into `tx` at HEADER_SIZE."""
+        self._send(msg_type, body_len, flags, self._seq)
+
+    def _send(self, msg_type, body_len, flags, seq):
         tx = self.tx
-        struct.pack_into(proto.HEADER_FMT, tx, 0, self.addr, flags | proto.FLAG_REPLY,
-                         self._seq, msg_type)
+        struct.pack_into(proto.HEADER_FMT, tx, 0, self.addr, flags | proto.FLAG_REPLY, seq, msg_type)
         end = _HDR + body_len
         crc = crc16(tx, end)
         tx[end] = crc >> 8

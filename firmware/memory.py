@@ -11,10 +11,15 @@ events_ring = None
 link_buffers = None  # the bus link's frame buffers (link.Link), kept even by the fail-safe firmware
 
 
-def reserve():
-    global backlog, events_ring, link_buffers
+def reserve_link():
+    global link_buffers
     gc.collect()
     if link_buffers is None:
         link_buffers = make_buffers()
+
+
+def reserve():
+    global backlog, events_ring
+    reserve_link()
     backlog = RecordRing(BOARD.get("backlog_records", 120), proto.BACKLOG_RECORDS_SIZE)
     events_ring = RecordRing(32, proto.EVENTS_EVENTS_SIZE)

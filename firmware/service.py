@@ -18,7 +18,8 @@ _H = proto.HEADER_SIZE
 
 def on_request(app, link, msg_type, body_len, broadcast):
     """The bus link's handler, a method of the application (App.on_request): answer one request."""
-    app.controller.link_seen(app.hal.ticks_ms())
+    if link.verified:  # only the host's own frames hold the stage out of its link-loss safe state
+        app.controller.link_seen(app.hal.ticks_ms())
     sizes = proto.REQUEST_SIZES
     size = sizes[msg_type] if msg_type < len(sizes) else 255
     if size == 255 or body_len != size:

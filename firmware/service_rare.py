@@ -30,11 +30,12 @@ def answer(app, link, msg_type):
             return
         tx[_H] = msg_type
         link.reply(proto.MSG_ACK, proto.ACK_SIZE)
-        app.hal.write_outputs(app.stage, False)
-        if msg_type == proto.MSG_REBOOT:
-            time.sleep_ms(20)  # let the ACK leave the UART before the reset
-            app.hal.reset()
-        app.running = False
+        app.hal.write_outputs(None, False)
+        if msg_type == proto.MSG_TO_REPL:
+            with open("/maintenance", "w") as f:  # maintenance.py: outputs off, no watchdog, REPL free
+                f.write("600")
+        time.sleep_ms(20)  # let the ACK leave the UART before the reset
+        app.hal.reset()
 
 
 del sys.modules[__name__]  # not kept: the importing request holds it until it returns

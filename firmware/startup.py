@@ -31,7 +31,7 @@ def start():
         memory.backlog = memory.events_ring = None  # the link's buffers stay
         gc.collect()
         import failsafe
-        failsafe.main(hal, "out of memory: %s" % e)
+        failsafe.main(hal, e)
     for name in ("memory", "hal", "board"):  # the running stage holds what it needs of them
         del sys.modules[name]
     return app

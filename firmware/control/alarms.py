@@ -26,7 +26,9 @@ AL_DOSE_CUT = const(0x0400)  # a dose request was cut by a cap
 AL_LINK = const(0x0800)  # nothing heard from the host for link_timeout_ms
 AL_TEMP_FAULT = const(0x1000)  # temperature on its fixed fallback
 AL_DOSE_TRIP = const(0x8000)  # dosing envelope high-pH trip latched
-FAULT_BITS = const(0x97F0)  # bits update() accepts from the caller
+AL_CONTROLLER_FAULT = const(0x2000)  # a scan raised: the stage is off until a mode is commanded
+AL_WATCHDOG_RESET = const(0x4000)  # the last reset was the watchdog's
+FAULT_BITS = const(0xB7F0)  # bits update() accepts from the caller
 
 EV_RAISE = const(1)  # the protocol's EVENT_CODES raised/cleared/acknowledged (a test checks)
 EV_CLEAR = const(2)

@@ -14,6 +14,7 @@ from array import array
 import machine
 
 from fixedpoint import muldiv
+from hal.chip import Chip
 
 _U16 = 65536
 
@@ -43,7 +44,7 @@ class UartPort:
             de.value(0)
 
 
-class McuHal:
+class McuHal(Chip):
     has_sensors = True
 
     def __init__(self, board):
@@ -71,7 +72,7 @@ class McuHal:
         out = board["digital_out"]
         self._valve = M.Pin(out["valve"], M.Pin.OUT, value=0)
         self._enable = M.Pin(out["outputs_enable"], M.Pin.OUT, value=0)
-        self._wdt = M.WDT(timeout=board["wdt_ms"])
+        self.wdt_ms = board["wdt_ms"]
         self.base_full = 1  # set by set_full_scale(): dose (0.01 mL/min) at 100 % duty
         self.reagent_full = 1
         self.ph_uv = 0
@@ -137,8 +138,3 @@ class McuHal:
     def sync(self):
         pass
 
-    def feed_watchdog(self):
-        self._wdt.feed()
-
-    def reset(self):
-        machine.reset()

@@ -11,6 +11,7 @@ import time
 from micropython import const
 
 import proto
+from hal.chip import Chip
 import sim_devices  # provided by the virtual board's ROM (host/sxctl/sim/board_rom.py)
 
 _NO_SIGNAL_UV = const(2000000)  # beyond every input range: what an open electrode input reads
@@ -21,7 +22,7 @@ def _i32(b, at):
     return v - 0x80000000 if b[at + 3] & 0x80 else v
 
 
-class UnixSimHal:
+class UnixSimHal(Chip):
     has_sensors = False
 
     def __init__(self, board):
@@ -50,6 +51,7 @@ class UnixSimHal:
         self.sampled_org = 0
         self._stage = None
         self._enabled = False
+        self.wdt_ms = board.get("wdt_ms", 0)
         if self._plant is not None:
             self.has_sensors = True
             self._poll.register(self._plant, select.POLLIN)
@@ -96,8 +98,15 @@ class UnixSimHal:
         self.pulses_org = 0
 
     def write_outputs(self, stage, enabled):
+        was = self._enabled
         self._enabled = enabled
         self._stage = stage
+        if stage is None and was and self._plant is not None:
+            self._act_now()  # a stop: the plant sees the outputs go off at once, as pins would
+
+    def _act_now(self):
+        self._pending = True
+        self.sync()
 
     def sync(self):
         """After the scans due at this tick: answer the plant with the outputs."""
@@ -114,12 +123,5 @@ class UnixSimHal:
                              stage.org_pump, 0)
         self._plant.write(self._act, proto.PLANT_ACT_SIZE)
 
-    def feed_watchdog(self, *unused):
-        pass  # no watchdog on this board
-
-    set_full_scale = feed_watchdog  # nothing to scale: the plant link carries doses in mL/min
-
-    def reset(self):
-        # The virtual board's bridge restarts an interpreter that exits, as a board resets.
-        import sys
-        sys.exit(0)
+    def set_full_scale(self, *unused):
+        pass  # nothing to scale: the plant link carries doses in mL/min

@@ -149,6 +149,20 @@ class BusClient:
         board_s = self.request(addr, messages.GET_TELEMETRY, expect=messages.TELEMETRY).values["time_s"]
         return keys.clock_counter(board_s) if board_s >= SYNCED_AFTER else 0
 
+    def keepalive(self, addr):
+        """On a keyed plant, a signed PING: with the host's signed writes, the only frames that
+        hold a keyed board out of its link-loss safe state (docs/security.md). Without a key,
+        nothing: any request addressed to an unkeyed board keeps its link."""
+        if self.key is None:
+            return None
+        try:
+            return self._signed(addr, messages.PING, {"token": 0x4B454550}, messages.PONG)
+        except RemoteError as e:
+            if e.code != REPLAYED or e.attempt:
+                raise
+            self._floors.pop(addr, None)  # another host signed since: learn the counter, once
+            return self._signed(addr, messages.PING, {"token": 0x4B454550}, messages.PONG)
+
     def signing_state(self, addr):
         """SIGNING_STATE of a board: its key id (0: none), counter floor and refusal counts."""
         return self.request(addr, messages.SIGNING_READ, expect=messages.SIGNING_STATE).values

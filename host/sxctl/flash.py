@@ -1,202 +1,41 @@
 """Putting the firmware onto a board over its USB REPL, copying only what differs.
 
-The board is driven with mpremote's SerialTransport in the raw REPL: entering it interrupts
-the running firmware with Ctrl-C, as mpremote does. The board hashes its own files with
-hashlib.sha256, so an unchanged file is never sent and never rewritten.
+The board is driven through its raw REPL (repl.py). A running board is first brought into its
+maintenance boot (outputs off, no watchdog), so a watchdog cannot reset it in the middle of the
+copy. The board hashes its own files with hashlib.sha256, so an unchanged file is never sent
+and never rewritten; a changed one is written under a temporary name and renamed into place
+once its hash checks, so a reset at any moment leaves each file old or new, never cut short.
 
 What flash may delete is decided by one rule: /sxctl.manifest lists the files the last
-flash wrote; a file it listed that the new image lacks is removed, and so is the other
-form of every module in the image (a stale `x.py` would shadow `x.mpy`). Nothing else is
-touched: identity.json, config.a/config.b and any other data stay.
+flash wrote (each with its hash, which the fail-safe firmware checks to name a damaged
+module); a file it listed that the new image lacks is removed, and so is the other form of
+every module in the image (a stale `x.py` would shadow `x.mpy`). Paths from a manifest are
+normalised and compared casefolded (FAT filesystems ignore case), and the board's own data
+is never removed, whatever a manifest says: identity.json, config.*, plant.* and any other
+file no flash wrote.
 """
-import ast
 import hashlib
 import json
 import pathlib
+import posixpath
 import sys
 import time
 
-import serial
-from mpremote.transport import TransportError
-from mpremote.transport_serial import SerialTransport
-
 from . import boards, constfold, image
 from .errors import SxctlError
+from .repl import SerialRepl, no_repl
 
 MANIFEST = "sxctl.manifest"
 IDENTITY = "identity.json"
-# Never removed, whatever a manifest says: the board's own data.
 # Board data a flash never removes: identity, config slots, the plant key and its counter floor.
-KEEP = frozenset((IDENTITY, "config.a", "config.b", MANIFEST, "plant.key", "plant.ctr.a", "plant.ctr.b"))
-RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
-WRITE_CHUNK = 512  # bytes per exec when writing: repr() of it compiles in a few KiB of heap
-HASH_BATCH = 16  # files hashed per eval
-
-# Board-side helpers, defined once per session in the raw REPL's globals.
-_BOARD_HELPERS = """\
-import os,hashlib
-def _sxh(ps):
- r=[]
- b=bytearray(256)
- for p in ps:
-  try:
-   h=hashlib.sha256()
-   with open(p,'rb') as f:
-    while 1:
-     n=f.readinto(b)
-     if not n:break
-     h.update(memoryview(b)[:n])
-   r.append(h.digest())
-  except OSError:
-   r.append(None)
- return r
-def _sxd(ds):
- for d in ds:
-  try:os.mkdir(d)
-  except OSError:pass
-def _sxr(ps):
- for p in ps:
-  try:os.remove(p)
-  except OSError:pass
- for p in ps:
-  while p.count('/')>1:
-   p=p[:p.rfind('/')]
-   try:os.rmdir(p)
-   except OSError:break
-"""
+KEEP = frozenset((IDENTITY, MANIFEST, "maintenance"))
+KEEP_PREFIXES = ("config.", "plant.")
 
 
-def no_repl(port, why=""):
-    return SxctlError("no MicroPython REPL answered on %s%s: check the USB cable, that the board is "
-                      "running MicroPython (flash it with --interpreter) and the port (`sxctl ports`)"
-                      % (port, " (%s)" % why if why else ""))
-
-
-class PortUnavailable(SxctlError):
-    pass
-
-
-class Repl:
-    """A board's raw REPL over its USB serial port."""
-
-    def __init__(self, port, timeout=5.0):
-        self.port = port
-        try:
-            self.transport = SerialTransport(port, baudrate=115200, timeout=0.5)
-        except (TransportError, serial.SerialException, OSError) as e:
-            raise PortUnavailable("cannot open %s: %s; check the path (`sxctl ports`) and that no other "
-                             "program (mpremote, a terminal) holds it" % (port, e)) from None
-        self.interrupted = False
-        self.helpers = False
-        try:
-            self._enter_raw(timeout)
-        except BaseException:
-            self.transport.close()
-            raise
-
-    def _enter_raw(self, timeout):
-        # mpremote's enter_raw_repl(soft_reset=True), keeping what the board said so we know
-        # whether Ctrl-C stopped a running program. The soft reset frees the heap the firmware
-        # held, and in the raw REPL it does not run main.py.
-        t = self.transport
-        t.serial.write(b"\r\x03")
-        t.serial.write(b"\r\x01")
-        data = t.read_until(1, RAW_BANNER + b">", timeout=timeout, timeout_overall=timeout)
-        if not data.endswith(RAW_BANNER + b">"):
-            raise no_repl(self.port, "nothing answered Ctrl-C, Ctrl-A within %g s" % timeout if not data
-                          else "it answered %r" % data[-60:])
-        self.interrupted = b"KeyboardInterrupt" in data
-        t.serial.write(b"\x04")
-        data = t.read_until(1, b"soft reboot\r\n", timeout=timeout, timeout_overall=timeout)
-        if data.endswith(b"soft reboot\r\n"):
-            data = t.read_until(1, RAW_BANNER, timeout=timeout, timeout_overall=timeout)
-        if not data.endswith(RAW_BANNER):
-            raise SxctlError("the board on %s did not come back to the raw REPL after a soft reset (%r): "
-                             "press its reset button and try again" % (self.port, data[-60:]))
-        t.in_raw_repl = True
-
-    def exec(self, code):
-        try:
-            return self.transport.exec(code)
-        except TransportError as e:
-            last = (str(e).strip().splitlines() or ["no output"])[-1]
-            raise SxctlError("the board on %s failed running flash's code (%s); try again, and if it "
-                             "repeats reset the board" % (self.port, last)) from None
-
-    def evaluate(self, expression):
-        return ast.literal_eval(self.exec("print(repr(%s))" % expression).strip().decode())
-
-    def _helpers(self):
-        if not self.helpers:
-            self.exec(_BOARD_HELPERS)
-            self.helpers = True
-
-    def hashes(self, paths):
-        """{path: sha256 digest, or None where no such file}, hashed on the board."""
-        self._helpers()
-        paths = list(paths)
-        found = {}
-        for i in range(0, len(paths), HASH_BATCH):
-            batch = paths[i:i + HASH_BATCH]
-            found.update(zip(batch, self.evaluate("_sxh(%r)" % (tuple("/" + p for p in batch),))))
-        return found
-
-    def read(self, path):
-        """The file's bytes; OSError if the board has no such file."""
-        try:
-            return bytes(self.transport.fs_readfile("/" + path))
-        except TransportError as e:
-            raise SxctlError("the board on %s failed reading /%s (%s); try again, and if it repeats reset "
-                             "the board" % (self.port, path, (str(e).strip().splitlines() or ["?"])[-1])) from None
-
-    def write(self, path, data, progress=None):
-        try:
-            self.transport.fs_writefile("/" + path, data, chunk_size=WRITE_CHUNK, progress_callback=progress)
-        except (OSError, TransportError) as e:
-            raise SxctlError("writing /%s on %s failed (%s): the board's filesystem may be full (check "
-                             "`mpremote connect %s df`); flash again to finish" % (path, self.port, e, self.port)) from None
-
-    def mkdirs(self, dirs):
-        if dirs:
-            self._helpers()
-            self.exec("_sxd(%r)" % (tuple("/" + d for d in dirs),))
-
-    def remove(self, paths):
-        if paths:
-            self._helpers()
-            self.exec("_sxr(%r)" % (tuple("/" + p for p in paths),))
-
-    def mpy_version(self):
-        """sys.implementation._mpy of the board (None if it does not say)."""
-        return self.evaluate("getattr(__import__('sys').implementation,'_mpy',None)")
-
-    def restart(self, timeout=5.0):
-        """Soft reset from the friendly REPL, so main.py runs as at power-up; True once the
-        board said "soft reboot"."""
-        t = self.transport
-        if self.helpers:
-            self.exec("del _sxh,_sxd,_sxr")
-            self.helpers = False
-        t.exit_raw_repl()
-        t.serial.write(b"\x04")
-        return t.read_until(1, b"soft reboot", timeout=timeout, timeout_overall=timeout).endswith(b"soft reboot")
-
-    def close(self):
-        try:
-            if self.transport.in_raw_repl:
-                self.transport.exit_raw_repl()
-        except (OSError, serial.SerialException):
-            pass  # the port went away; nothing to leave tidy
-        try:
-            self.transport.close()
-        except (OSError, serial.SerialException):
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+def kept(path):
+    """Board data no flash may delete (casefolded: FAT ignores case)."""
+    name = path.casefold()
+    return name in KEEP or name.startswith(KEEP_PREFIXES)
 
 
 def firmware_version():
@@ -208,14 +47,30 @@ def firmware_version():
 
 
 def manifest(board_name, files):
+    """The manifest: a header, then `path sha256` per file the flash wrote."""
     lines = ["# sxctl flash: board %s, firmware %s" % (board_name, firmware_version())]
-    return ("\n".join(lines + sorted(files)) + "\n").encode()
+    lines += ["%s %s" % (p, hashlib.sha256(files[p]).hexdigest()) for p in sorted(files)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def normalise(path):
+    """A manifest's path as the board's root-relative path, or None if it leaves the root."""
+    if ".." in path.split("/"):
+        return None  # a manifest never needs one: whatever it names is not flash's to delete
+    path = posixpath.normpath("/" + path.strip()).lstrip("/")
+    return path if path and path != "." else None
 
 
 def manifest_paths(data):
-    paths = {line.strip().lstrip("/") for line in data.decode(errors="replace").splitlines()
-             if not line.startswith("#")}
-    return {p for p in paths if p and ".." not in p.split("/")}
+    """The paths a manifest lists (with or without hashes), normalised."""
+    paths = set()
+    for line in data.decode(errors="replace").splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        path = normalise(line.split()[0]) if line.split() else None
+        if path:
+            paths.add(path)
+    return paths
 
 
 def other_form(path):
@@ -225,6 +80,21 @@ def other_form(path):
     if path.endswith(".py"):
         return path[:-3] + ".mpy"
     return None
+
+
+def check_platform(repl, board_name, force=False):
+    """Refuse a board definition for another kind of board (wrong pins, wrong code) before
+    anything is written; with `force`, the mismatch is only returned as a warning."""
+    board = boards.load(board_name)
+    platform, machine = repl.platform()
+    if platform == board["platform"] and board["machine"].casefold() in machine.casefold():
+        return None
+    text = ("the board on %s is %r (sys.platform %r), but --board %s is for %s (%r)"
+            % (repl.port, machine, platform, board_name, board["machine"], board["platform"]))
+    if force:
+        return text
+    raise SxctlError(text + ": nothing written; name the board's own definition with --board (`sxctl "
+                     "ports --probe` shows what each port holds), or --force if you are sure")
 
 
 def check_mpy(repl, files, board_name):
@@ -281,7 +151,9 @@ def plan(repl, board_name, files, addr=None, serial_number=None):
     write = {p: data for p, data in desired.items() if found[p] != hashlib.sha256(data).digest()}
     remove = {p for p in others if found[p] is not None}
     if MANIFEST in write and found[MANIFEST] is not None:
-        dropped = sorted(manifest_paths(repl.read(MANIFEST)) - set(desired) - KEEP - others)
+        current = {p.casefold() for p in set(desired) | others}
+        dropped = sorted(p for p in manifest_paths(repl.read(MANIFEST))
+                         if p.casefold() not in current and not kept(p))
         remove |= {p for p, digest in repl.hashes(dropped).items() if digest is not None}
     current, identity = _identity(repl, board_name, addr, serial_number)
     if identity is not None:
@@ -291,9 +163,9 @@ def plan(repl, board_name, files, addr=None, serial_number=None):
 
 
 def write_order(paths):
-    # Code first, main.py after it and the manifest last: a flash cut short leaves a board
-    # whose main.py (if new) finds its modules, and a manifest that still lists the old files.
-    last = {"main.py": 1, MANIFEST: 2}
+    # Code first, main.py and boot.py after it and the manifest last: a flash cut short leaves
+    # a board whose main.py (if new) finds its modules, and a manifest that still lists the old files.
+    last = {"main.py": 1, "boot.py": 1, MANIFEST: 2}
     return sorted(paths, key=lambda p: (last.get(p, 0), p))
 
 
@@ -384,6 +256,36 @@ def await_hello(bus, addr, baud=115200, timeout=10.0):
                         "the board was flashed but no HELLO answer came from address %d on %s within %.0f s: "
                         "check --bus and --addr, look at its console (`mpremote connect <usb port> repl`, "
                         "then Ctrl-D) for a traceback" % (addr, bus, timeout)) from None
+
+
+
+
+def mode_name(mode):
+    from sxproto import messages
+    return messages.MODES.get(mode, str(mode))
+
+
+def stage_mode(bus, addr, baud=115200):
+    """The stage's mode (INFO), or None if the board does not answer on the bus."""
+    from .buslink import BusClient, NoAnswer
+
+    try:
+        with BusClient(bus, baud=baud, timeout=0.3, retries=2) as client:
+            return client.hello(addr)["mode"]
+    except NoAnswer:
+        return None
+
+
+def restore_mode(bus, addr, mode, baud=115200):
+    """Once the board answers again, command `mode` (signed on a keyed plant), bumpless."""
+    from sxproto import messages
+
+    from .buslink import BusClient
+
+    await_hello(bus, addr, baud)
+    with BusClient(bus, baud=baud, timeout=0.3, retries=2) as client:
+        client.request(addr, messages.SET_MODE, {"mode": mode, "manual_output": 0xFFFF},
+                       expect=messages.MODE_ACK)
 
 
 # Where an RP2040 in BOOTSEL mode shows up as a USB drive (Linux desktops, macOS).
@@ -482,7 +384,7 @@ def await_repl(port_spec, timeout=30.0):
             port = ports.resolve_port(port_spec)
             if port.startswith("/dev/") and not os.path.exists(port):
                 raise no_repl(port, "no such device yet")
-            with Repl(port, timeout=2.0):
+            with SerialRepl(port, timeout=2.0):
                 return port
         except SxctlError as e:
             if time.monotonic() > deadline:

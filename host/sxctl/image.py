@@ -26,7 +26,7 @@ import platformdirs
 
 from . import FIRMWARE_DIR, boards, constfold
 
-SOURCE_FILES = ("main.py",)
+SOURCE_FILES = ("boot.py", "main.py")  # a board runs these two by name, as source
 
 
 class ImageError(RuntimeError):

@@ -209,9 +209,9 @@ class Counter:
 def provision(port, key, reset_counter=False, timeout=5.0):
     """Write `key` to the board's /plant.key over its USB REPL and restart it. Returns (what the
     board held before: "none", "the same key" or "another key"; restarted; its bus address)."""
-    from . import flash
+    from .repl import SerialRepl
 
-    with flash.Repl(port, timeout=timeout) as repl:
+    with SerialRepl(port, timeout=timeout) as repl:  # a running board: into maintenance first
         addr = _bus_address(repl)
         held = repl.hashes([BOARD_KEY])[BOARD_KEY]
         digest = hashlib.sha256(key.secret).digest()

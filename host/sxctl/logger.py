@@ -166,6 +166,7 @@ class Logger:
             self._connect(stage)
         self._read_backlog(stage)
         self._read_events(stage)
+        self.bus.keepalive(stage.addr)  # a keyed board's link is held only by signed frames
         if stage.config_due:
             self._read_config(stage)
         if stage.online is False:

@@ -67,16 +67,19 @@ def holders(device):
 
 def probe(device, timeout=1.0):
     """(repl, firmware) of the board on `device`: whether a MicroPython REPL answers, and which
-    sxctl firmware it holds. A port another program holds is left alone; a program that the
-    probe's Ctrl-C stopped is restarted, so a running board keeps running."""
+    sxctl firmware it holds. A port another program holds is left alone, and so is a board
+    whose REPL does not answer a prompt: it runs its firmware, which the probe never stops."""
     from . import flash
+    from .repl import PortUnavailable, SerialRepl
 
     busy = holders(device)
     if busy:
         return "busy (pid %s)" % ",".join(map(str, busy)), "?"
     try:
-        repl = flash.Repl(device, timeout=timeout)
-    except flash.PortUnavailable:
+        if not SerialRepl.at_prompt(device, timeout=min(timeout, 0.5)):
+            return "running (not interrupted)", "? (ask it on the bus: sxctl info)"
+        repl = SerialRepl(device, timeout=timeout)
+    except PortUnavailable:
         if not os.path.exists(device):
             return "gone", "?"
         if not os.access(device, os.R_OK | os.W_OK):
@@ -88,8 +91,6 @@ def probe(device, timeout=1.0):
         version = _firmware_version(repl)
         ident = _read_json(repl, flash.IDENTITY)
         header = _first_line(repl, flash.MANIFEST)
-        if repl.interrupted:
-            repl.restart()
     if version is None:
         return "yes", "-"
     board = header.split("board ", 1)[1].split(",")[0] if "board " in header else ident.get("board")

@@ -289,3 +289,55 @@ def test_unsigned_reads_allocate_nothing_with_a_key():
     finally:
         micropython.heap_unlock()
     assert link.rx_frames == 22 and link.tx_frames == 22
+
+
+def _feeds(board, wire):
+    """Whether the frame would feed the link watchdog (link.verified when its handler ran)."""
+    seen = []
+    handler = board.handler
+
+    def spy(link, msg_type, body_len, broadcast):
+        seen.append(link.verified)
+        handler(link, msg_type, body_len, broadcast)
+    board.link.handler = spy
+    board.send(wire)
+    board.link.handler = handler
+    return seen == [True]
+
+
+def test_only_the_hosts_verified_frames_feed_the_link_watchdog_on_a_keyed_board():
+    b = Board()
+    # Unsigned reads and writes, broadcast or not, and forgeries hold nothing off.
+    assert not _feeds(b, unsigned(1, msg=proto.MSG_HELLO, body=b""))
+    assert not _feeds(b, unsigned(2, msg=proto.MSG_HELLO, body=b"", addr=proto.BROADCAST))
+    assert not _feeds(b, unsigned(3))
+    assert not _feeds(b, signed(4, 10, flip=1))
+    assert not _feeds(b, signed(5, 11, addr=proto.BROADCAST))
+    assert not _feeds(b, signed(6, 12, msg=proto.MSG_PING, body=b"abcd", key=b"another key of 32 bytes........."))
+    # The host's signed write and its signed PING keepalive do; a replayed keepalive does not.
+    assert _feeds(b, signed(7, 20))
+    keepalive = signed(8, 21, msg=proto.MSG_PING, body=b"abcd")
+    assert _feeds(b, keepalive)
+    assert not _feeds(b, keepalive)
+    assert b.send(keepalive) == refused(proto.ERR_REPLAYED)  # told, so the host can learn the counter
+    # Without a key, any frame addressed to the board feeds it; a broadcast never does.
+    open_board = Board(key=None)
+    assert _feeds(open_board, unsigned(9, msg=proto.MSG_HELLO, body=b""))
+    assert not _feeds(open_board, unsigned(10, msg=proto.MSG_TIME_SYNC, body=b"\0\0\0\0", addr=proto.BROADCAST))
+
+
+def test_streamed_frames_have_their_own_sequence_and_leave_the_retry_answer_alone():
+    b = Board(key=None)
+    stream = unsigned(0x0501, msg=proto.MSG_STREAM, body=b"\xe8\x03")
+    assert b.send(stream) == ACK
+    kept = b.port.written[-1]
+    b.port.written = []
+    for _ in range(2):
+        b.link.send_stream(proto.MSG_TELEMETRY, 0)
+    seqs = [F.cobs_decode(w[:-1])[2] | F.cobs_decode(w[:-1])[3] << 8 for w in b.port.written]
+    assert seqs == [1, 2]  # not the request's 0x0501
+    b.port.written = []
+    b.port.feed(stream)  # the host's retry of its STREAM
+    while b.port.pending():
+        b.link.poll()
+    assert b.port.written == [kept]  # the kept answer, not a TELEMETRY

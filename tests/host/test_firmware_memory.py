@@ -15,7 +15,8 @@ from sxctl import image, toolchain
 from sxctl.sim.vboard import ROM_SOURCE
 
 QSTR_POOL_CAPACITY = 620
-NOT_ON_THIS_BOARD = {"main", "hal.mcu"}  # main runs the board; hal.mcu is the real boards' HAL
+# main runs the board; hal.mcu is the real boards' HAL and hal.off their boot.py's pin reset
+NOT_ON_THIS_BOARD = {"main", "hal.mcu", "hal.off"}
 
 
 def _import_names(files):

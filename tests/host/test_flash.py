@@ -76,7 +76,7 @@ def test_blank_board_is_flashed_then_a_reflash_changes_nothing(blank):
     assert ls.returncode == 0, ls.stderr
     names = {line.split()[-1] for line in ls.stdout.splitlines() if line.startswith(" ")}
     assert {"app.mpy", "proto.mpy", "main.py", "ph.mpy", "identity.json", "config.a"} <= names
-    assert not [n for n in names if n.endswith(".py") and n != "main.py"]
+    assert not [n for n in names if n.endswith(".py") and n not in ("main.py", "boot.py")]
 
 
 def test_dry_run_lists_the_changes_and_makes_none(blank):
@@ -86,11 +86,18 @@ def test_dry_run_lists_the_changes_and_makes_none(blank):
     assert list(blank.root.iterdir()) == []
 
     assert _flash(blank, "--addr", "1").returncode == 0
+    _answers_hello(blank.bus, 1)  # booted (its files checked) before one is damaged
     with open(blank.root / "hal" / "mcu.mpy", "ab") as f:
         f.write(b"\0")  # a damaged module (one the virtual board does not import)
     (blank.root / "hal" / "mcu.py").write_text("stale = True\n")
     before = _code_files(blank.root)
+    # On a running stage a dry run is refused before it touches the board: control goes on.
+    running = _answers_hello(blank.bus, 1)
     dry = _flash(blank, "--dry-run")
+    assert dry.returncode == 1 and "is running" in dry.stderr and "--yes" in dry.stderr, dry.stderr
+    after = _answers_hello(blank.bus, 1)
+    assert after["uptime_s"] >= running["uptime_s"] and after["rx_frames"] > running["rx_frames"]
+    dry = _flash(blank, "--dry-run", "--yes")
     assert dry.returncode == 0, dry.stderr
     would = sorted(line for line in dry.stdout.splitlines() if line.startswith("would "))
     assert [w.split(" (")[0] for w in would] == ["would remove hal/mcu.py", "would write hal/mcu.mpy"]
@@ -114,9 +121,12 @@ def test_only_files_the_last_flash_wrote_are_removed(blank, monkeypatch, capsys)
     assert (blank.root / "plugins" / "old.mpy").exists()
     (blank.root / "notes.txt").write_text("operator notes\n")
     (blank.root / "config.b").write_text("cfg")
-    # A manifest naming data must not get that data deleted.
+    for name in ("plant.key", "plant.ctr.a", "PLANT.CTR.B", "config.extra"):
+        (blank.root / name).write_text("board data")
+    # A manifest naming data must not get that data deleted, however it spells the path.
     manifest = blank.root / "sxctl.manifest"
-    manifest.write_text(manifest.read_text() + "identity.json\nconfig.b\n../escape\n")
+    manifest.write_text(manifest.read_text() + "identity.json\nconfig.b\n../escape\n./plant.key\n"
+                        "/plant.ctr.a abc\nPLANT.CTR.B\nConfig.Extra\n")
 
     monkeypatch.setattr(flash.image, "build", real_build)
     capsys.readouterr()
@@ -125,10 +135,18 @@ def test_only_files_the_last_flash_wrote_are_removed(blank, monkeypatch, capsys)
     assert "removed old.mpy" in out.err and "removed plugins/old.mpy" in out.err
     assert not (blank.root / "old.mpy").exists() and not (blank.root / "plugins").exists()
     assert (blank.root / "notes.txt").exists() and (blank.root / "config.b").read_text() == "cfg"
+    for name in ("plant.key", "plant.ctr.a", "PLANT.CTR.B", "config.extra"):
+        assert (blank.root / name).read_text() == "board data", name
     # --addr not given: the address stays, only the serial changes.
     assert json.loads((blank.root / "identity.json").read_text()) == {
         "board": "unix-sim", "addr": 3, "serial": "A-2"}
     assert "addr 3, serial A-2" in out.out
+
+
+def test_manifest_paths_are_normalised_and_board_data_is_kept_whatever_the_case():
+    assert flash.manifest_paths(b"# header\n./a.mpy 00\n/b/c.mpy\nx/../d.py\n../up\n\n") == {"a.mpy", "b/c.mpy"}
+    assert all(flash.kept(p) for p in ("plant.key", "PLANT.KEY", "Config.A", "config.b", "identity.json"))
+    assert not flash.kept("app.mpy")
 
 
 def test_a_port_without_a_repl_is_named_with_the_fix(tmp_path):

@@ -11,7 +11,7 @@ import serial.tools.list_ports
 from serial.tools.list_ports_common import ListPortInfo
 
 from simboards import start_sim
-from sxctl import buslink, cli, flash, ports
+from sxctl import buslink, cli, flash, ports, repl
 from sxctl.errors import SxctlError
 
 
@@ -68,7 +68,8 @@ def test_flash_with_port_auto_refuses_an_ambiguous_choice(system_ports, capsys):
 
 def test_listing_does_not_touch_the_ports(system_ports, monkeypatch, capsys):
     system_ports(_port("/dev/ttyACM0", **PICO), _port("/dev/ttyS0"))
-    monkeypatch.setattr(flash, "Repl", lambda *a, **kw: pytest.fail("listing opened a port"))
+    monkeypatch.setattr(repl.SerialRepl, "__init__", lambda *a, **kw: pytest.fail("listing opened a port"))
+    monkeypatch.setattr(repl.SerialRepl, "at_prompt", lambda *a, **kw: pytest.fail("listing opened a port"))
     assert cli.main(["ports"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["device", "usb", "serial", "description"]
@@ -103,21 +104,23 @@ def test_probe_finds_the_board_skips_busy_ports_and_leaves_the_firmware_running(
     try:
         usb = sim.usb(1)
         system_ports(_port(usb, **PICO), _port(dead, **CP2102), _port(held))
+        with buslink.BusClient(sim.bus, timeout=0.5, retries=2) as bus:
+            before = bus.hello(1)
         assert cli.main(["ports", "--probe", "--timeout", "0.5", "--json"]) == 0
         rows = {r["device"]: r for r in json.loads(capsys.readouterr().out)}
-        assert rows[usb]["repl"] == "yes"
-        assert rows[usb]["firmware"] == "sxctl 0.1.0, addr 1"
-        assert (rows[dead]["repl"], rows[dead]["firmware"]) == ("no", "-")
+        # A running board gives no REPL prompt: the probe leaves it running, uninterrupted.
+        assert rows[usb]["repl"] == "running (not interrupted)" and "sxctl info" in rows[usb]["firmware"]
+        assert rows[dead]["repl"] == "running (not interrupted)"  # a silent port looks the same
         assert rows[held]["repl"] == "busy (locked)"
-        # The probe stopped the firmware with Ctrl-C and restarted it: the board answers again.
-        deadline = time.monotonic() + 10
-        with buslink.BusClient(sim.bus, timeout=0.2, retries=0) as bus:
-            while True:
-                try:
-                    assert bus.hello(1)["board"] == "unix-sim"
-                    break
-                except buslink.NoAnswer:
-                    assert time.monotonic() < deadline, "the probed board did not run its firmware again"
+        with buslink.BusClient(sim.bus, timeout=0.5, retries=2) as bus:
+            after = bus.hello(1)
+        assert after["uptime_s"] >= before["uptime_s"] and after["rx_frames"] > before["rx_frames"]
+        # A board at its REPL (here: stopped, in its maintenance boot) is probed and named.
+        with repl.SerialRepl(usb) as r:
+            r.maintenance = False  # left at the REPL without a watchdog, for the probe
+        assert cli.main(["ports", "--probe", "--timeout", "0.5", "--json"]) == 0
+        rows = {r["device"]: r for r in json.loads(capsys.readouterr().out)}
+        assert rows[usb]["repl"] == "yes" and rows[usb]["firmware"] == "sxctl 0.1.0, addr 1"
     finally:
         holder.kill()
         holder.wait()

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from simboards import SXCTL, start_sim
-from sxctl import flash, keys
+from sxctl import keys, repl as repl_mod
 from sxctl.buslink import BusClient, RemoteError, REPLAYED, SIGNATURE_REQUIRED
 from sxproto import codec, config_items, framing, messages
 
@@ -168,7 +168,7 @@ def test_after_a_reset_old_counters_are_still_refused(plant):
     captured, last = plant.captured
     stored = state(plant)["stored"]
     assert stored > last
-    with flash.Repl(plant.usb(KEYED)) as repl:  # a soft reset over USB, as mpremote does it
+    with repl_mod.SerialRepl(plant.usb(KEYED)) as repl:  # a reset over USB
         assert repl.restart()
     with BusClient(plant.bus, key=key, timeout=0.5, retries=20) as bus:
         assert bus.signing_state(KEYED)["counter"] == stored  # up from `last`: skipped, never reused

@@ -20,7 +20,13 @@ def add_arguments(p):
     p.add_argument("--bus", default=None, help="bus port: after the restart, wait for the board's HELLO there")
     p.add_argument("--baud", type=int, default=115200, help="bus baud rate for --bus (default 115200)")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the board's REPL (default 5)")
-    p.add_argument("--dry-run", action="store_true", help="list what would change and change nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="list what would change and change nothing; refused on a running board unless --yes")
+    p.add_argument("--yes", action="store_true",
+                   help="with --dry-run: stop a running board's stage to read its files (it boots again after; "
+                        "with --bus and --addr its mode is set again as it was)")
+    p.add_argument("--force", action="store_true",
+                   help="flash even if the board's platform does not match --board (wrong pins: know why)")
     p.add_argument("--interpreter", metavar="IMAGE", default=None,
                    help="first write MicroPython itself: an ESP32 .bin (via esptool) or an RP2040 .uf2")
     p.add_argument("--uf2-drive", metavar="PATH", default=None,
@@ -45,7 +51,18 @@ def run(args):
     else:
         port = ports.resolve_port(args.port)
 
-    with flash.Repl(port, timeout=args.timeout) as repl:
+    if args.dry_run and not args.yes and not flash.SerialRepl.at_prompt(port):
+        print("the board on %s is running (no REPL prompt answered): a dry run would stop its stage to read "
+              "its files, so nothing was done. Pass --yes to stop it for the dry run (it boots again after, "
+              "in mode off), or flash without --dry-run" % port, file=sys.stderr)
+        return 1
+    mode = None
+    if args.dry_run and args.bus and args.addr is not None:
+        mode = flash.stage_mode(args.bus, args.addr, args.baud)  # to set again after the stop
+    with flash.SerialRepl(port, timeout=args.timeout) as repl:
+        mismatch = flash.check_platform(repl, args.board, args.force)
+        if mismatch:
+            print("warning (--force): %s" % mismatch, file=sys.stderr)
         flash.check_mpy(repl, files, args.board)
         plan = flash.plan(repl, args.board, files, args.addr, args.serial)
         if args.dry_run:
@@ -55,11 +72,17 @@ def run(args):
                 print("would write %s (%d B)" % (path, len(plan.write[path])))
             if repl.interrupted:
                 repl.restart()  # leave a running board running
-            print("dry run: %d files would change on %s; nothing changed" % (plan.changes(), port))
-            return 0
-        flash.apply(repl, plan, flash.Progress(len(plan.write)))
-        flash.verify(repl, plan)
-        restarted = repl.restart()
+        else:
+            flash.apply(repl, plan, flash.Progress(len(plan.write)))
+            flash.verify(repl, plan)
+            restarted = repl.restart()
+    if args.dry_run:
+        print("dry run: %d files would change on %s; nothing changed" % (plan.changes(), port))
+        if mode:
+            flash.restore_mode(args.bus, args.addr, mode, args.baud)
+            print("bus %s: address %d back in mode %s, as before the dry run"
+                  % (args.bus, args.addr, flash.mode_name(mode)))
+        return 0
 
     ident = plan.identity
     print("flashed %s firmware %s onto %s: %d files changed (%d written, %d removed), %d unchanged"

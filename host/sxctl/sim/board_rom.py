@@ -10,6 +10,14 @@ The board's peripherals live outside the sandbox, so the ROM opens them first an
 them over as the module `sim_devices` (`bus`: the bus tty from SXCTL_BUS; `plant`: the plant
 link tty from SXCTL_PLANT; None where not given), as a real port's ROM provides its UARTs.
 
+It also stands in for the chip (`machine`, put in sys.modules over the Unix port's nearly
+empty one): `WDT` (cannot be stopped; the virtual board's bridge keeps it across a soft reset
+and hard-resets the board when it is not fed in time), `reset()` (a hard reset: the bridge
+restarts the interpreter running main.py), `reset_cause()` (SXCTL_RESET_CAUSE, set by the
+bridge) and the port's own `soft_reset`, `idle`, `mem*`. They talk to the bridge over the pty
+named by SXCTL_CHIP ("<reset cause>:<path>"): "W<ms>\n" starts the watchdog, "F" feeds it, "R" asks for a reset, "H" says the
+firmware stopped (the REPL runs; the bridge's pins hold the outputs).
+
 It stands in for a port's C code, so it stays small: its code is in the board's heap for as
 long as main.py runs (every method here costs the firmware RAM).
 """
@@ -50,6 +58,12 @@ class SandboxVfs:
         f = getattr(self.fs, name)
         return lambda *paths: f(*map(self.path, paths))
 
+    def rename(self, path, name):
+        # VfsPosix builds both rooted paths in one buffer, so the second overwrites the first:
+        # hand it paths relative to the process's directory, which it leaves as they are.
+        return self.fs.rename("../" * self.fs.getcwd().count("/") + self.path(path)[1:],
+                              "../" * self.fs.getcwd().count("/") + self.path(name)[1:])
+
     def mount(self, *args):  # and umount: the folder is already there
         pass
 
@@ -70,11 +84,48 @@ class sim_devices:
     pass
 
 
+import machine as _port
+import time
+
+
+class machine:
+    # The chip, as a class (no instance): what the Unix port's machine lacks, and what it has.
+    # Every name here is interned for good (the qstr budget), so there are few of them.
+    WDT_RESET = 3
+    chip = None
+    soft_reset = _port.soft_reset
+    idle = _port.idle
+    mem8, mem16, mem32 = _port.mem8, _port.mem16, _port.mem32
+
+    def reset_cause():  # 1 power-on, 2 hard, 3 watchdog, 5 soft: the bridge's count of this start
+        return int((os.getenv("SXCTL_CHIP") or "1")[0])
+
+    def reset():
+        machine.chip.write(b"R")
+        while True:
+            time.sleep_ms(10)  # the bridge ends this interpreter and starts the board again
+
+    class WDT:
+        def __init__(self, id=0, timeout=5000):
+            self.id = time.ticks_ms()  # when the bridge last heard of a feed
+            self.timeout = timeout // 4  # a feed reaches the bridge at most this often
+            machine.chip.write(b"W%d\n" % timeout)
+
+        def feed(self):
+            t = time.ticks_ms()
+            if time.ticks_diff(t, self.id) >= self.timeout:
+                self.id = t
+                machine.chip.write(b"F")
+
+
 def boot():
     for name, var in (("bus", "SXCTL_BUS"), ("plant", "SXCTL_PLANT")):
         path = os.getenv(var)
         setattr(sim_devices, name, open(path, "r+b", buffering=0) if path else None)
     sys.modules["sim_devices"] = sim_devices
+    chip = os.getenv("SXCTL_CHIP")  # "<reset cause>:<pty path>"
+    machine.chip = open(chip[2:] if chip else "/dev/null", "r+b", buffering=0)
+    sys.modules["machine"] = machine
     root = os.getcwd()
     vfs.umount("/")
     vfs.mount(SandboxVfs(root), "/")
@@ -84,18 +135,21 @@ def boot():
     if run:
         __import__(run)
         return
-    for name in ("boot.py", "main.py") if os.getenv("SXCTL_ROM_MAIN") != "0" else ("boot.py",):
-        try:
-            with open(name) as f:
-                code = f.read()
-        except OSError:
-            continue
-        code = compile(code, name, "exec")  # the source is freed before the file runs
-        exec(code, {"__name__": "__main__", "__file__": name})
+    try:
+        for name in ("boot.py", "main.py") if os.getenv("SXCTL_ROM_MAIN") != "0" else ("boot.py",):
+            try:
+                with open(name) as f:
+                    code = f.read()
+            except OSError:
+                continue
+            code = compile(code, name, "exec")  # the source is freed before the file runs
+            exec(code, {"__name__": "__main__", "__file__": name})
+    finally:
+        machine.chip.write(b"H")  # at the REPL from here: the pins hold what they were last set to
 
 
 try:
     boot()
 finally:
-    # Leave the REPL namespace as clean as a board's.
+    # Leave the REPL namespace as clean as a board's (machine's methods need their names).
     del SandboxVfs, sim_devices, boot

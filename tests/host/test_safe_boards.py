@@ -1,0 +1,294 @@
+"""Virtual boards behave like real ones where safety depends on it: the watchdog, resets,
+mpremote on a live board, damaged firmware files, and a flash cut short at any moment."""
+import os
+import pathlib
+import random
+import subprocess
+import sys
+import time
+
+import pytest
+
+from simboards import start_sim, sxctl
+from sxctl import buslink, cli, flash, image
+from sxctl.repl import SerialRepl
+from sxproto import messages
+
+MPREMOTE = [os.path.join(os.path.dirname(sys.executable), "mpremote")]
+WATCHDOG_RESET = 1 << 14
+CONTROLLER_FAULT = 1 << 13
+
+
+@pytest.fixture
+def board(tmp_path):
+    """One running virtual board (watchdog on, as the unix-sim board definition says)."""
+    sim = start_sim(tmp_path, "--stages", "1")
+    sim.root = pathlib.Path(sim.roots[0])
+    yield sim
+    sim.stop()
+
+
+def hello(bus, addr=1, timeout=20.0, until=lambda info: True):
+    """INFO of the board once it answers (and `until(info)` holds), within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    with buslink.BusClient(bus, timeout=0.2, retries=0) as client:
+        while True:
+            try:
+                info = client.hello(addr)
+                if until(info):
+                    return info
+            except buslink.NoAnswer:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("board %d did not answer as expected within %.0f s" % (addr, timeout))
+            time.sleep(0.05)
+
+
+def mpremote(usb, *args):
+    return subprocess.run(MPREMOTE + ["connect", usb, *args], capture_output=True, text=True, timeout=30)
+
+
+def test_stock_mpremote_then_reset_brings_a_stopped_board_back_on_the_bus(board):
+    before = hello(board.bus)
+    out = mpremote(board.usb(1), "exec", "print(1)", "reset")
+    assert out.returncode == 0 and "1" in out.stdout, out.stderr
+    t = time.monotonic()
+    info = hello(board.bus, timeout=5.0, until=lambda i: i["uptime_s"] < before["uptime_s"] + 2)
+    assert time.monotonic() - t < 5.0
+    assert info["mode"] == 0 and not info["alarms"] & WATCHDOG_RESET  # a hard reset, not the watchdog's
+
+
+def test_a_board_left_at_its_repl_is_reset_by_its_watchdog_and_says_so(board):
+    out = mpremote(board.usb(1), "exec", "print(2)")  # leaves the board at its REPL, watchdog running
+    assert out.returncode == 0, out.stderr
+    info = hello(board.bus, timeout=15.0, until=lambda i: i["alarms"] & WATCHDOG_RESET)
+    assert info["alarms"] & WATCHDOG_RESET and info["uptime_s"] < 10
+
+
+def test_a_truncated_or_deleted_module_runs_fail_safe_naming_it(board):
+    assert sxctl("flash", "--port", board.usb(1), "--board", "unix-sim").returncode == 0  # manifest with hashes
+    hello(board.bus)
+    controller = board.root / "controller.mpy"
+    controller.write_bytes(controller.read_bytes()[:1000])
+    with SerialRepl(board.usb(1)) as repl:
+        repl.restart()
+    info = hello(board.bus, until=lambda i: i["serial"] != "SIM-0001")
+    assert info["alarms"] == CONTROLLER_FAULT and info["mode"] == 0 and info["serial"] == "controller"
+    (board.root / "sensors" / "ph.mpy").unlink()
+    assert sxctl("flash", "--port", board.usb(1), "--board", "unix-sim").returncode == 0  # mends controller
+    with SerialRepl(board.usb(1)) as repl:
+        repl.restart()
+    hello(board.bus, until=lambda i: i["serial"] == "SIM-0001")  # whole again: flash restored ph.mpy too
+
+
+def _changed_image(monkeypatch):
+    # A new firmware in which every module differs: compiled with line-number tables.
+    monkeypatch.setenv("SXCTL_MPY_LINES", "1")
+    files = image.build("unix-sim")
+    monkeypatch.delenv("SXCTL_MPY_LINES")
+    files["main.py"] += b"# new\n"
+    return files
+
+
+def _reset_pin(repl):
+    """The board's reset, in the middle of what the flash is doing."""
+    repl.transport.exec_raw_no_follow("import machine\nmachine.reset()")
+    repl.maintenance = False  # nothing to end: the reset did
+    raise RuntimeError("reset")
+
+
+def test_a_flash_reset_at_any_moment_leaves_a_board_that_answers(board, monkeypatch):
+    """20 seeds: the board is hard-reset (its reset pin) after a random number of file writes;
+    every time it comes back answering the bus, and a flash after it finishes the job."""
+    files = _changed_image(monkeypatch)
+    images = (files, image.build("unix-sim"))  # flashed in turn: new, old, new, ...
+    monkeypatch.setattr(flash.image, "build", lambda name: dict(files))
+    seen = set()
+    for seed in range(20):
+        target = images[seed % 2]
+        with SerialRepl(board.usb(1)) as repl:
+            p = flash.plan(repl, "unix-sim", target)
+            cut = random.Random(seed).randrange(len(p.write))  # reset during the cut-th file written
+            seen.add(cut)
+            done = []
+            original = repl.write_raw
+
+            def write_raw(path, data, progress=None, repl=repl):
+                if len(done) == cut:
+                    # The reset comes in the middle of this file.
+                    original(path, data[:len(data) // 2])
+                    _reset_pin(repl)
+                done.append(path)
+                original(path, data, progress)
+            repl.write_raw = write_raw
+            with pytest.raises(RuntimeError), open(os.devnull, "w") as quiet:
+                flash.apply(repl, p, flash.Progress(len(p.write), quiet))
+        info = hello(board.bus)  # old firmware, new, or fail-safe: answering
+        assert info["serial"] in ("SIM-0001", "controller") or info["alarms"] & CONTROLLER_FAULT
+        leftovers = [p for p in board.root.rglob("*") if p.name.endswith(".sxnew")]
+        assert all(not f.name.endswith((".mpy", ".py")) for f in leftovers)  # a cut file is never importable
+    assert len(seen) >= 8  # many places in the write order
+    assert cli.main(["flash", "--port", board.usb(1), "--board", "unix-sim", "--bus", board.bus]) == 0
+    hello(board.bus, until=lambda i: i["serial"] == "SIM-0001" and not i["alarms"] & CONTROLLER_FAULT)
+    assert all((board.root / path).read_bytes() == data for path, data in files.items())
+
+
+def test_flash_refuses_a_board_definition_for_another_platform(board):
+    before = {p: p.stat().st_mtime_ns for p in board.root.rglob("*") if p.is_file()}
+    out = sxctl("flash", "--port", board.usb(1), "--board", "rp2-pico")
+    assert out.returncode == 1 and "--board rp2-pico is for RP2040" in out.stderr and "nothing written" in out.stderr
+    assert {p: p.stat().st_mtime_ns for p in board.root.rglob("*") if p.is_file() and p.name != "maintenance"} == {
+        p: m for p, m in before.items()}
+    hello(board.bus)  # and it runs again
+
+
+def test_a_dry_run_told_to_stop_a_stage_sets_its_mode_again(board):
+    with buslink.BusClient(board.bus) as bus:  # the stage under manual control
+        bus.request(1, messages.SET_MODE, {"mode": 1, "manual_output": 0xFFFF})
+    dry = sxctl("flash", "--port", board.usb(1), "--board", "unix-sim", "--dry-run", "--yes", "--bus", board.bus,
+                "--addr", "1")
+    assert dry.returncode == 0, dry.stderr
+    assert "address 1 back in mode manual" in dry.stdout
+    info = hello(board.bus)
+    assert info["mode"] == 1 and info["uptime_s"] < 30  # it was restarted, and is back as it was
+
+
+def test_ports_probe_leaves_a_running_stage_running(board, monkeypatch):
+    from sxctl import ports
+
+    before = hello(board.bus)
+    repl, firmware = ports.probe(board.usb(1))
+    assert repl.startswith("running")
+    after = hello(board.bus)
+    assert after["uptime_s"] >= before["uptime_s"] and after["rx_frames"] > before["rx_frames"]
+
+
+def test_on_a_keyed_board_only_the_hosts_signed_frames_hold_off_the_link_loss_safe_state(board, tmp_path):
+    from sxctl import keys
+
+    key_file = str(tmp_path / "plant.key")
+    assert sxctl("key", "new", "--key-file", key_file).returncode == 0
+    out = sxctl("key", "provision", "--port", board.usb(1), "--key-file", key_file)
+    assert out.returncode == 0, out.stderr
+    key = keys.from_file(key_file)
+    hello(board.bus)
+    env = dict(os.environ, **{keys.ENV: key.secret.hex()})
+    out = subprocess.run([sys.executable, "-m", "sxctl", "set", "--port", board.bus, "--addr",
+                          "1", "link_timeout=4", "mode=auto"], capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    start = time.monotonic()
+    # Unsigned frames at 1 Hz, broadcast and addressed: answered (reads stay open), but they
+    # must not keep the stage in auto.
+    with buslink.BusClient(board.bus, timeout=0.3, retries=1, key=False) as bus:
+        while True:
+            bus.serial.write(buslink.codec.encode(255, 0, 1, messages.HELLO, lead=True))
+            mode = bus.hello(1)["mode"]
+            if mode != 2:
+                break
+            assert time.monotonic() - start < 4 + 3, "unsigned frames held the stage in auto"
+            time.sleep(1.0)
+    assert time.monotonic() - start >= 3.5  # not before its link_timeout
+    # The host's own polls (a signed keepalive each) keep it in control.
+    with buslink.BusClient(board.bus, timeout=0.3, retries=2, key=key) as bus:
+        assert bus.request(1, messages.SET_MODE, dict(mode=2, manual_output=0xFFFF)).values["mode"] == 2
+        until = time.monotonic() + 8
+        while time.monotonic() < until:
+            bus.keepalive(1)
+            assert bus.hello(1)["mode"] == 2
+            time.sleep(1.0)
+
+
+ORP_FAULT_INJECTION = '''
+_read = Orp.read
+
+
+def _failing_read(self, raw_uv):
+    if raw_uv == 777777:
+        raise ValueError("injected fault")
+    return _read(self, raw_uv)
+
+
+Orp.read = _failing_read
+'''
+
+
+@pytest.fixture
+def linked(tmp_path):
+    """One virtual board whose sensors and outputs are a plant link this test drives, lock-step."""
+    from sxctl.sim import plantlink
+    from sxctl.sim.simulator import Simulator
+
+    sim = Simulator(1, heapsize="256K", root=tmp_path / "boards", plant_link=True)
+    link = sim.plant_links[1]
+    link.preload(plantlink.sense_record(0))
+    # A test-only override of one sensor module: x.py shadows x.mpy, as on a board.
+    source = (pathlib.Path(flash.image.FIRMWARE_DIR) / "sensors" / "orp.py").read_text()
+    sim.start()
+    (sim.boards[0].root / "sensors" / "orp.py").write_text(source + ORP_FAULT_INJECTION)
+    sim.boards[0].hard_reset()
+    halt = sim.run_in_background()
+    sim.plant = plantlink.PlantLink([link], timeout_s=10.0)
+    sim.t = 0
+
+    def tick(n=1, **signals):
+        for _ in range(n):
+            sim.t += 250
+            act = sim.plant.exchange(sim.t, {1: plantlink.sense_record(sim.t, ph_uv=0, pulses_aq=2, pulses_org=2,
+                                                                         **signals)})[1]
+        return act
+    sim.tick = tick
+    try:
+        sim.wait_ready()
+        tick()
+        yield sim
+    finally:
+        halt()
+        sim.close()
+
+
+def _manual(sim):
+    with buslink.BusClient(sim.bus.path, timeout=0.3) as bus:
+        bus.request(1, messages.SET_MODE, dict(mode=1, manual_output=5000))
+    act = sim.tick(8)
+    assert act.enabled == 1 and act.mode == 1  # the stage drives its outputs
+    return act
+
+
+def test_ctrl_c_on_usb_drives_every_output_off_at_once_and_the_pins_hold_it(linked):
+    import serial
+
+    _manual(linked)
+    with serial.Serial(linked.boards[0].usb.path, 115200, timeout=0.2) as usb:
+        usb.write(b"\x03")
+        deadline = time.monotonic() + 10
+        while not linked.boards[0].halted:  # the interpreter left the program for its REPL
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        act = linked.tick()  # answered by the pins now: the firmware is stopped
+        assert (act.enabled, act.base_dose, act.reagent_dose, act.aq_pump, act.org_pump, act.valves) == (0,) * 6
+        assert linked.tick(4) == act._replace(time_ms=linked.t)  # and they stay so
+        usb.write(b"\x04")  # Ctrl-D at the friendly REPL: main.py again
+    hello(linked.bus.path)
+
+
+def test_a_pinned_output_keeps_dosing_at_the_repl_unless_the_firmware_drove_it_off(linked):
+    # What the pins show is what the firmware left: the bridge does not switch anything off.
+    board = linked.boards[0]
+    act = _manual(linked)
+    board.halted = True  # as if the firmware had stopped without driving anything
+    held = linked.tick()
+    assert held.enabled == 1 and held._replace(time_ms=0) == act._replace(time_ms=0)
+
+
+def test_an_exception_in_a_scan_puts_the_stage_safe_with_controller_fault_and_the_bus_answers(linked):
+    _manual(linked)
+    act = linked.tick(8, orp_uv=777777)  # the next measurement scan raises inside the ORP module
+    assert (act.enabled, act.base_dose, act.reagent_dose, act.aq_pump, act.org_pump) == (0,) * 5
+    info = hello(linked.bus.path)
+    assert info["alarms"] & CONTROLLER_FAULT and info["mode"] == 0
+    act = linked.tick(8)  # the scans go on (the stage off) and the link answers
+    assert act.enabled == 0
+    with buslink.BusClient(linked.bus.path, timeout=0.3) as bus:
+        events = bus.request(1, messages.EVENTS_READ, dict(since=0)).values["events"]
+    faults = [e for e in events if e["code"] == 1 and e["alarm"] == 13]
+    assert len(faults) == 1 and faults[0]["value"] == 1  # raised once, in the measurement scan
