@@ -7,7 +7,8 @@ from . import __version__
 from .errors import SxctlError
 
 # The verbs, in the order --help lists them.
-VERBS = ("demo", "sim", "info", "ports", "flash", "config", "set", "calibrate", "log", "monitor", "plot", "export", "key")
+VERBS = ("demo", "sim", "info", "ports", "flash", "config", "set", "calibrate", "tune", "log", "monitor", "plot", "export",
+         "key")
 
 
 def parser():
