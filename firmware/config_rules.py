@@ -18,6 +18,6 @@ def violations(value):
             bad.append((T.TITRATION_PH_0 + i, "titration pH points must increase"))
         if value(T.TITRATION_BASE_0 + i) < value(T.TITRATION_BASE_0 + i - 1):
             bad.append((T.TITRATION_BASE_0 + i, "titration base points must not decrease"))
-    if n >= 2 and value(T.TITRATION_PH_0 + n - 1) - value(T.TITRATION_PH_0) < 100:
+    if n >= 2 and 0 <= value(T.TITRATION_PH_0 + n - 1) - value(T.TITRATION_PH_0) < 100:
         bad.append((T.TITRATION_PH_0 + n - 1, "the titration curve must span at least 0.1 pH"))
     return bad

@@ -21,6 +21,7 @@ from .errors import SxctlError
 from .sim import identify
 
 MODE_MANUAL, MODE_AUTO = 1, 2
+KP_MAX = 10000.0  # mL/min per pH: pid_kp's range (protocol/config_items.py)
 
 
 class TuneRefused(SxctlError):
@@ -147,8 +148,11 @@ class Procedure:
         w = self.window(o.settle_s, since)
         if held < max(o.min_hold_s, o.settle_s) or not w:
             return
-        phs = [r[1] for r in w]
-        settled = max(phs) - min(phs) <= o.settle_band
+        # settled: the mean of the window's second half within settle_band / 2 of its first
+        # half's (means, so electrode noise does not keep a settled stage "moving")
+        half = len(w) // 2
+        settled = half >= 2 and abs(statistics.fmean(r[1] for r in w[half:]) -
+                                    statistics.fmean(r[1] for r in w[:half])) <= o.settle_band / 2
         if not settled and held < o.hold_s:
             return
         avg = self.window(o.avg_s, since)
@@ -225,7 +229,8 @@ class Procedure:
         # responses: the smallest clear steps (the curve bends least across them), each mapped
         # through the measured curve to base (where mixing is linear) and normalised 0..1
         fits = []
-        clear = [p for p in pts[1:] if abs(p.ph - p.ph_before) >= 0.05 and p.settled]
+        least = max(0.01, 0.25 * (self.o.ph_hi - self.o.ph_lo) / self.o.steps)
+        clear = [p for p in pts[1:] if abs(p.ph - p.ph_before) >= least and p.settled]
         clear.sort(key=lambda p: abs(p.ph - p.ph_before))
         for p in clear[:3]:
             rec = [r for r in self.records if p.start_s <= r[0] <= p.end_s]
@@ -236,7 +241,8 @@ class Procedure:
             y = [(identify.base_at(measured, r[1]) - b0) / (b1 - b0) for r in rec]
             fits.append(tuning.fit_response(t, y))
         if not fits:
-            raise SxctlError("no settled step near the setpoint to fit the stage's response to")
+            raise SxctlError("no settled step moved the pH by %.3f or more: nothing to fit the stage's response to; "
+                             "allow larger steps (--max-step) or hold them longer" % least)
         feed = statistics.fmean(p.flow_L_min for p in pts)
         return tuning.StageModel(points, feed, setpoint, statistics.median(f.tau1 for f in fits),
                                  statistics.median(f.tau2 for f in fits), statistics.median(f.theta for f in fits),
@@ -303,8 +309,10 @@ def run_virtual(plant, procedures, heapsize=None, interrupted=lambda: False, sta
             status(t_s)
         state["stop"] = all(p.done for p in procedures.values())
 
+    # an operator at the screen acknowledges the alarms of the start-up (acknowledge=True): a
+    # cold-started cascade latches deviation alarms the step test would otherwise wait on
     session = Session(plant, None, events=[], on_poll=on_poll, heapsize=heapsize,
-                      should_stop=lambda: state["stop"])
+                      should_stop=lambda: state["stop"], acknowledge=True)
     session.run()
     return procedures
 
@@ -316,7 +324,7 @@ def item_values(model, settings, breaks):
         "feedforward": "%.2f" % (identify.base_at(model.points, model.setpoint) / identify.BASE_SCALE),
         "mix_time": "%d" % round(model.mix_s),
         "ph_response": "%d" % round(model.ph_response_s),
-        "pid_kp": "%.2f" % settings.kp,
+        "pid_kp": "%.2f" % min(settings.kp, KP_MAX),  # the board's range
         "pid_ti": "%d" % max(1, round(settings.ti_s)),
         "pid_td": "%.1f" % settings.td_s,
     }

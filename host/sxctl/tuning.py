@@ -29,6 +29,7 @@ import numpy as np
 
 MEDIAN_SAMPLES = 3  # the board's pH median filter (sensors/checks.py): one sample period of delay
 SETTLE_LAGS = 5  # an electrode has settled (99 %) after its dead time and 5 lags
+LAG_RATIO = 2.0  # the fit tells the lags apart by size: mixing at least twice the electrode's
 
 
 @dataclasses.dataclass
@@ -51,7 +52,8 @@ def step_response(t, tau1, tau2, theta):
 
 def fit_response(t, y):
     """Least-squares fit of a step response: y from 0 (before the step) to 1 (settled), t in s
-    from the step. Grid search (θ by 1 s, lags on a log grid), then a finer grid around it."""
+    from the step. Grid search (θ by 1 s, lags on a log grid), then a finer grid around it;
+    tau1 >= LAG_RATIO * tau2."""
     t = np.asarray(t, dtype=float)
     y = np.asarray(y, dtype=float)
 
@@ -68,6 +70,10 @@ def fit_response(t, y):
                 else:
                     yy = 1.0 - np.exp(-tt / d)
                 err = np.mean((yy - y[None, :]) ** 2, axis=1)
+                # the mixing lag is the larger by at least LAG_RATIO: two similar lags and a
+                # short dead time fit a step as well as one lag and a longer dead time, and only
+                # the latter is safe to tune on
+                err = np.where(tau1s >= LAG_RATIO * tau2, err, np.inf)
                 k = int(np.argmin(err))
                 if best is None or err[k] < best[0]:
                     best = (err[k], float(tau1s[k]), float(tau2), float(theta))
@@ -81,8 +87,6 @@ def fit_response(t, y):
                   np.linspace(tau1 * 0.85, tau1 * 1.15, 31),
                   np.unique(np.concatenate(([0.0], np.linspace(max(0.0, tau2 * 0.8), tau2 * 1.2 + 0.5, 21)))))
     err, tau1, tau2, theta = best
-    if tau2 > tau1:
-        tau1, tau2 = tau2, tau1
     return Response(tau1, tau2, theta, math.sqrt(err))
 
 

@@ -150,3 +150,16 @@ def test_plantedit_replaces_in_place_and_adds_to_the_stage():
     assert new.index("pid_kp = 40.00") < new.index("name = \"E2\"")
     with pytest.raises(SxctlError, match="no \\[\\[stage\\]\\] named 'E9'"):
         plantedit.set_items(text, "E9", {"mix_time": "1"})
+
+
+def test_tune_on_a_cascade_stage_writes_settings_with_which_it_holds_its_setpoint(tmp_path, capsys):
+    path = tmp_path / "sx.toml"
+    shutil.copy(ROOT / "examples" / "sx-cascade.toml", path)
+    assert cli.main(["tune", "--plant", str(path), "--stage", "E1", "--ph-range", "1.6:1.8", "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert "step test done: stage back in auto" in out and "written to" in out
+    e1 = next(s for s in plants.load(str(path)).stages if s.name == "E1").values
+    assert e1["titration_points"] >= 3 and e1["titration_ph_0"] <= 1620 and e1["mix_time"] > 0
+    # from the cold start, on the written settings: E1 holds 1.70, then a step to 1.75
+    worst, osc = _holds(path, "E1", [(0, 1.7), (3000, 1.75)], 4200, 0.05)
+    assert worst < 0.05 and not osc, worst
