@@ -77,7 +77,7 @@ def hs_figures():
         key = "control.hs_%s_%s." % (scenario, sensor)
         goal = {("servo", "realistic"): ("<=", 1.5), ("reg", "realistic"): ("<=", 0.45)}.get((scenario, sensor))
         figures += [
-            Figure(key + "iae", round(fw["iae"], 3), "pH·min", goal, "firmware controller, plant file settings"),
+            Figure(key + "iae", round(fw["iae"], 3), "pH·min", goal, "firmware controller, settings by sxctl tune on this plant"),
             Figure(key + "pi_iae", round(pi["iae"], 3), "pH·min", None, "reference PI Kc 2 (mL/s)/pH, Ti 60 s"),
             Figure(key + "iae_ratio", round(pi["iae"] / fw["iae"], 2) if fw["iae"] else 0.0, "×",
                    None, "PI IAE / firmware IAE"),
