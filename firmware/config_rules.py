@@ -19,4 +19,7 @@ def violations(value):
             bad.append((T.TITRATION_PH_0 + i, 'titration pH points must increase'))
         if not value(T.TITRATION_BASE_0 + i - 1) <= value(T.TITRATION_BASE_0 + i):
             bad.append((T.TITRATION_BASE_0 + i, 'titration base points must not decrease'))
+    n = value(T.TITRATION_POINTS)
+    if n >= 2 and 0 <= value(T.TITRATION_PH_0 + n - 1) - value(T.TITRATION_PH_0) < 100:
+        bad.append((T.TITRATION_PH_0 + n - 1, 'the titration curve must span at least 0.1 pH'))
     return bad

@@ -206,8 +206,8 @@ class StageController:
         alarms.unacked |= bit
         if active:
             alarms.active |= bit
-        self.stage.alarms |= bit
-        self.stage.latched = alarms.unacked
+        self.stage.alarms_active = alarms.active
+        self.stage.alarms_unacked = alarms.unacked
         for n in range(16):
             if bit >> n & 1:
                 self.event(proto.EV_RAISED, n, value)

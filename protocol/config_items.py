@@ -106,6 +106,10 @@ def rule_texts():
     out = []
     for rule in config_rules.RULES:
         series = getattr(rule, "series", None)
+        if getattr(rule, "span", False):  # the last point in use
+            first = BY_NAME[rule.prefix + "_0"]
+            out.append(("%s_i (id %d + i), i = %s - 1" % (rule.prefix, first.id, rule.count), rule.text))
+            continue
         if series is None:
             out.append(("%s (id %d)" % (rule.item, BY_NAME[rule.item].id), rule.text))
             continue

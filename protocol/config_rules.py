@@ -71,6 +71,34 @@ class Ordered:
         return out
 
 
+class Span:
+    """The points in use of a rising series (`<series>_0` .. `<series>_<count-1>`) span at least
+    `minimum` from first to last; an error names the last point. A falling series is left to
+    Ordered."""
+
+    span = True
+
+    def __init__(self, count, prefix, minimum, text):
+        self.count, self.prefix, self.minimum, self.text = count, prefix, minimum, text
+        self.series = ((prefix, None, text),)  # codegen keeps the points adjacent
+
+    def names(self):
+        return [self.count, self.prefix + "_0"]
+
+    def check(self, value):
+        n = value(self.count)
+        last = "%s_%d" % (self.prefix, n - 1)
+        if n >= 2 and 0 <= value(last) - value(self.prefix + "_0") < self.minimum:
+            return [(last, self.text)]
+        return []
+
+    def firmware(self):
+        first = "T.%s_0" % _ident(self.prefix)
+        return ["n = value(T.%s)" % _ident(self.count),
+                "if n >= 2 and 0 <= value(%s + n - 1) - value(%s) < %d:" % (first, first, self.minimum),
+                "    bad.append((%s + n - 1, %r))" % (first, self.text)]
+
+
 RULES = [
     Below("ph_dev_warn", "ph_dev_alarm", "must be below ph_dev_alarm"),
     Between("ph_low_alarm", "ph_setpoint", "ph_high_trip", "must lie between ph_low_alarm and ph_high_trip"),
@@ -78,6 +106,9 @@ RULES = [
     Ordered("titration_points",
             ("titration_ph", True, "titration pH points must increase"),
             ("titration_base", False, "titration base points must not decrease")),
+    # The pH loop divides by the curve's span in 1/256 milli-pH: below 0.1 pH the products leave
+    # the 30-bit small integers of a 32-bit board (control/pid.py).
+    Span("titration_points", "titration_ph", 100, "the titration curve must span at least 0.1 pH"),
 ]
 
 

@@ -32,8 +32,12 @@ LIM_RATE = const(4)
 PH_MIN = const(-1000)
 PH_MAX = const(16000)
 E_MAX = const(16000)  # error clamp (milli-pH or milli-pH equivalent)
-BASE_MAX = const(50000)  # titration curve base-per-feed values lie in 0..BASE_MAX
+BASE_MAX = const(10000)  # titration curve base-per-feed values lie in 0..BASE_MAX (the config's range)
 CURVE_STEP_MIN = const(10)  # milli-pH between curve points, bounds extrapolation
+CURVE_SPAN_MIN = const(100)  # milli-pH from first to last point: bounds the curve's mean slope
+# The curve-mapped error is kept in 1/E_FINE milli-pH: an error worth a fraction of one curve
+# unit or of one milli-pH must still move the integral, or the loop stalls short of the setpoint.
+E_FINE = const(256)
 OUT_MAX = const(100000)
 KP_MAX = const(1000000)
 TI_MAX = const(36000000)  # 10 h
@@ -67,6 +71,7 @@ class TitrationCurve:
         if n < 2:
             raise ValueError("need 2 points")
         self._n = n
+        self.frac = 0  # set by base_fine()
         self.ph = array("i", [0] * n)
         self.base = array("i", [0] * n)
         for k in range(n):
@@ -77,6 +82,8 @@ class TitrationCurve:
                 raise ValueError("points must increase")
             self.ph[k] = ph
             self.base[k] = base
+        if self.ph[n - 1] - self.ph[0] < CURVE_SPAN_MIN:
+            raise ValueError("curve spans too little pH")
 
     def segment(self, mph):
         """Index i of the segment (points i, i+1) used for mph; the end segments extend outwards."""
@@ -93,6 +100,21 @@ class TitrationCurve:
         p0 = self.ph[i]
         b0 = self.base[i]
         return b0 + _muldiv(mph - p0, self.base[i + 1] - b0, self.ph[i + 1] - p0)
+
+    def base_fine(self, mph):
+        """Base per feed at mph as whole units plus .frac in 1/E_FINE of a unit (0 <= frac <
+        E_FINE): the fraction base_at rounds away. Returns the whole part; sets .frac."""
+        mph = _clamp(mph, PH_MIN, PH_MAX)
+        i = self.segment(mph)
+        p0 = self.ph[i]
+        w = self.ph[i + 1] - p0
+        s = self.base[i + 1] - self.base[i]
+        a = mph - p0
+        q = a // w
+        t = (a - q * w) * s  # below w * s, the product muldiv forms too
+        r = t % w
+        self.frac = r * E_FINE // w
+        return self.base[i] + q * s + t // w
 
 
 class Pid:
@@ -129,6 +151,10 @@ class Pid:
         self.limited = 0
         self._rem_t = 0  # integral remainders: error*ms below one ti, output/1000 below one unit
         self._rem_k = 0
+        self._rem_e = 0  # fine error not yet integrated: below one milli-pH, carried to the next scan
+        self._e_fine = 0  # last error in 1/E_FINE milli-pH
+        self._x_sp_whole = 0
+        self._x_sp_frac = 0
         self._e_prev = 0
         self._d_ready = False
         self._track = True  # next auto scan sets the integral from the output: bumpless
@@ -178,6 +204,8 @@ class Pid:
                 w = _clamp(self.wait_ms, 0, _WAIT_MAX)
                 self._wait = w if dx > 0 else -w  # the sign says which way the pH is to move
             self._x_sp = x
+            self._x_sp_whole = c.base_fine(mph)
+            self._x_sp_frac = c.frac
             self._dx_lim = _muldiv(E_MAX, self._dx, self._dp)
 
     def set_mode(self, mode):
@@ -195,7 +223,9 @@ class Pid:
         self.mode = mode
 
     def _error(self, pv):
-        # pH error with the dead band removed (continuous at its edges), then mapped through the curve
+        # pH error with the dead band removed (continuous at its edges), then mapped through the
+        # curve; returns the error in milli-pH (rounded, for P and D) and sets ._e_fine, the same
+        # in 1/E_FINE milli-pH, for the integral
         sp = self.setpoint
         e = sp - _clamp(pv, PH_MIN, PH_MAX)
         db = self.dead_band
@@ -207,9 +237,21 @@ class Pid:
             e = 0
         c = self.curve
         if c is not None and e:
-            dx = _clamp(self._x_sp - c.base_at(sp - e), -self._dx_lim, self._dx_lim)
-            e = _muldiv(dx, self._dp, self._dx)
-        return _clamp(e, -self._e_lim, self._e_lim)
+            whole = self._x_sp_whole - c.base_fine(sp - e)
+            lim = self._dx_lim
+            if whole >= lim:
+                dx = lim * E_FINE
+            elif whole <= -lim:
+                dx = -lim * E_FINE
+            else:
+                dx = whole * E_FINE + self._x_sp_frac - c.frac
+            fine = _muldiv(dx, self._dp, self._dx)
+        else:
+            fine = e * E_FINE
+        lim = self._e_lim * E_FINE
+        fine = _clamp(fine, -lim, lim)
+        self._e_fine = fine
+        return (fine + (E_FINE >> 1)) // E_FINE
 
     def _limit(self, u):
         # output limits, then the per-scan rate limit
@@ -253,7 +295,7 @@ class Pid:
             # the electrode has not yet seen the base dosed for the setpoint change: no feedback
             # until it reads the new setpoint or the wait is over
             self._wait = w - dt if w > 0 else w + dt
-            e = 0
+            e = self._e_fine = 0
         else:
             w = self._wait = 0
             e = self._error(pv)
@@ -269,17 +311,23 @@ class Pid:
         i = self.i
         rem_t = self._rem_t
         rem_k = self._rem_k
+        rem_e = self._rem_e
         ti = self.ti_ms
+        # the integral takes the fine error in whole milli-pH and carries the rest to the next
+        # scan: a steady error of a fraction of a milli-pH still moves it, on average exactly
+        x = self._e_fine + rem_e
+        e_i = x // E_FINE
+        rem_e = x - e_i * E_FINE
         if self._track:
             # bumpless: the integral takes whatever makes this scan's output equal the last one
             i = _clamp(self.out - ff - p - d, -I_MAX, I_MAX)
-            rem_t = rem_k = 0
+            rem_t = rem_k = rem_e = 0
             self.i = i
-            self._rem_t = self._rem_k = 0
+            self._rem_t = self._rem_k = self._rem_e = 0
             self._track = False
-        elif ti and e:
-            # integral += kp * e * dt / ti / 1000, exactly: both remainders are carried
-            x = e * (dt if dt < ti else ti) + rem_t
+        elif ti and e_i:
+            # integral += kp * e * dt / ti / 1000, exactly: all remainders are carried
+            x = e_i * (dt if dt < ti else ti) + rem_t
             a = x // ti
             rem_t = x - a * ti
             x = a * kp + rem_k
@@ -316,10 +364,11 @@ class Pid:
         u = self._limit(u_raw)
         # anti-windup by conditional integration: keep the new integral unless the output was
         # held back in the direction the error pushes it
-        if not ((u < u_raw and e > 0) or (u > u_raw and e < 0)):
+        if not ((u < u_raw and e_i > 0) or (u > u_raw and e_i < 0)):
             self.i = i
             self._rem_t = rem_t
             self._rem_k = rem_k
+            self._rem_e = rem_e
         self.error = e
         self.p = p
         self.d = d

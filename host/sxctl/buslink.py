@@ -76,6 +76,8 @@ class BusClient:
     bus taken."""
 
     def __init__(self, port, baud=115200, timeout=0.25, retries=2, key=None, holder="sxctl"):
+        if key is not None and not isinstance(key, keys.PlantKey):  # before the bus is taken
+            raise TypeError("key must be a keys.PlantKey or None")
         self.lock = BusLock(port, holder)  # BusBusy if another program drives this bus
         try:
             self.serial = serial.serial_for_url(port, baudrate=baud, timeout=0, exclusive=self.lock.exclusive)
@@ -91,8 +93,6 @@ class BusClient:
         self.splitter = codec.FrameSplitter()
         self.seq = random.randrange(0x10000)
         self.stats = LinkStats()
-        if key is not None and not isinstance(key, keys.PlantKey):
-            raise TypeError("key must be a keys.PlantKey or None")
         self.key = key
         self.counter = keys.Counter()
         self._floors = {}  # address -> the board's signing counter, as last known

@@ -8,7 +8,7 @@ from .errors import SxctlError
 
 # The verbs, in the order --help lists them.
 VERBS = ("demo", "sim", "info", "ports", "flash", "config", "set", "calibrate", "log", "serve", "monitor", "plot", "export", "key",
-         "example", "completion")
+         "tune", "example", "completion")
 
 
 def version_text():

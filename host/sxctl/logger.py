@@ -234,7 +234,7 @@ class Logger:
             # has it) to compare it; the reads after it go on from there.
             compare = bool(mark.record_raw) and not compared
             since = mark.record - 1 if compare else mark.record
-            reply = self._backlog_read(stage, since)
+            reply = self._backlog_read(stage, since, answered=compared)
             if reply is None:
                 continue  # no answer: tried again with fewer records
             sent = reply["records"][:reply["count"]]
@@ -253,10 +253,14 @@ class Logger:
             if not sent or sent[-1]["record"] >= reply["latest"]:
                 return
 
-    def _backlog_read(self, stage, since):
+    def _backlog_read(self, stage, since, answered):
         """One BACKLOG_READ for stage.backlog_count records; None when unanswered and a shorter
-        read is left to try, NoAnswer when even a 1-record read went unanswered."""
+        read is left to try, NoAnswer when even a 1-record read went unanswered. A stage that
+        has not `answered` this round and sent nothing, not even a broken frame, is silent rather
+        than on a noisy line: it is not asked again in this round (the next one asks for fewer),
+        so a silent board costs the round one request, not one per read size."""
         count = stage.backlog_count
+        heard = self._heard()
         try:
             reply = self.bus.request(stage.addr, messages.BACKLOG_READ, {"since": since, "count": count},
                                      expect=messages.BACKLOG).values
@@ -264,9 +268,16 @@ class Logger:
             if count == 1:
                 raise
             stage.backlog_count = max(1, count // 2)
+            if not answered and self._heard() == heard:
+                raise  # not a word from it, not even a broken one: silent, not noisy
             return None
         stage.backlog_count = min(messages.BACKLOG_RECORDS, 2 * count)
         return reply
+
+    def _heard(self):
+        """Frames that came back, whole or broken (a noisy line breaks long replies)."""
+        stats = getattr(self.bus, "stats", None)
+        return (stats.received, stats.crc_errors, stats.malformed) if stats is not None else None
 
     def _store_records(self, stage, records):
         mark = stage.mark

@@ -257,7 +257,8 @@ def test_curve_interpolates_and_extrapolates():
 
 def test_curve_rejects_bad_points():
     for pts in (((1000, 0),), ((1000, 0), (1000, 5)), ((1000, 5), (2000, 5)),
-                ((1000, 0), (1005, 10)), ((1000, 0), (2000, pid.BASE_MAX + 1))):
+                ((1000, 0), (1005, 10)), ((1000, 0), (2000, pid.BASE_MAX + 1)),
+                ((1000, 0), (1050, 10), (1099, 20))):  # spans less than CURVE_SPAN_MIN
         try:
             pid.TitrationCurve(pts)
         except ValueError:
@@ -317,12 +318,59 @@ def test_curve_with_dead_band_is_continuous():
     c.update(1975, 1000)
     assert c.error == 0
     c.update(1969, 1000)
-    assert 0 < c.error <= 2
+    assert 0 < c.error <= 3  # 1 milli-pH past the band on a segment 2.8x the mean slope
+
+
+def _tank_ph(base):
+    # the pH at which the tank's curve holds `base` (linear between its points)
+    for (p0, b0), (p1, b1) in zip(_TANK, _TANK[1:]):
+        if base <= b1:
+            return p0 + (p1 - p0) * (base - b0) / (b1 - b0)
+    return _TANK[-1][0]
+
+
+def test_a_two_milli_ph_offset_is_removed():
+    # On the flat part of the curve 2 milli-pH is a sixth of one curve unit: a loop that maps the
+    # error in whole units sees no error there and holds the offset forever. The tank mixes in
+    # 90 s, the loop runs every 5 s, feed 1 L/min; it starts 2 milli-pH above its setpoint.
+    sp = 8000
+    c = _tank_pid()
+    c.set_setpoint(sp)
+    c.set_mode(pid.MODE_MANUAL)
+    c.manual = 16402  # 164.02 mL/min at 1 L/min: the tank holds 1640.2 curve units, pH 8.0025
+    c.update(sp, 5000, 1000)
+    c.set_mode(pid.MODE_AUTO)
+    base = c.manual / 10  # the tank's contents, curve units (0.1 mL per L feed)
+    readings = []
+    for _ in range(720):  # an hour
+        pv = int(_tank_ph(base))  # the electrode resolves 1 milli-pH
+        readings.append(pv)
+        u = c.update(pv, 5000, 1000)
+        base += (u / 10 - base) * 5 / 90  # mixing towards what the dose holds
+    assert readings[0] == sp + 2
+    last = readings[-120:]  # the last 10 min: on setpoint within the electrode's resolution
+    assert max(abs(r - sp) for r in last) <= 1 and sum(r - sp for r in last) < 60, last
+
+
+def test_fine_error_moves_the_integral_below_one_curve_unit():
+    c = _tank_pid()
+    c.set_setpoint(8000)
+    c.update(8000, 5000, 1000)
+    i0 = c.i
+    for _ in range(60):
+        c.update(8001, 5000, 1000)  # 1 milli-pH high: an eighth of a curve unit here
+    assert c.error in (0, -1) and c.i < i0
 
 
 def test_explicit_products_bound():
     # the integrator's two products, outside _muldiv: e * dt + rem < ti, and a * kp + rem
-    assert pid.E_MAX * pid.DT_MAX + pid.TI_MAX < _SMALL
+    assert (pid.E_MAX + 1) * pid.DT_MAX + pid.TI_MAX < _SMALL
+    # the fine error: whole curve units times E_FINE up to the clamp, a segment's width times
+    # its rise in base_fine(), and the error with its carried fraction
+    assert pid.E_MAX * pid.BASE_MAX // pid.CURVE_SPAN_MIN * pid.E_FINE + pid.E_FINE < _SMALL
+    assert (pid.PH_MAX - pid.PH_MIN) * pid.BASE_MAX < _SMALL
+    assert (pid.PH_MAX - pid.PH_MIN) // pid.CURVE_STEP_MIN * pid.BASE_MAX < _SMALL
+    assert 2 * pid.E_MAX * pid.E_FINE < _SMALL
     assert 2 * pid.OUT_MAX * 1000 + pid.KP_MAX + 1000 < _SMALL
     assert 2 * pid.OUT_MAX * 1000 < _SMALL  # span * 1000 in set_tuning
 
@@ -355,6 +403,8 @@ def test_products_stay_small_at_extremes():
                                     assert -pid.OUT_MAX <= u <= pid.OUT_MAX
                                     assert abs(c.i) <= pid.I_MAX
                                     assert abs(c._rem_t) < (ti or 1) and 0 <= c._rem_k < 1000
+                                    assert 0 <= c._rem_e < pid.E_FINE
+                                    assert abs(c._e_fine) <= pid.E_MAX * pid.E_FINE
                                     assert abs(c._step_base) < 1 << 30
     finally:
         pid._muldiv = orig

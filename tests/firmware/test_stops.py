@@ -69,7 +69,7 @@ def test_an_exception_in_a_scan_puts_the_stage_off_with_controller_fault_and_the
         pass
     assert seen[1] == (0, 0, 0, 0, 0, 0) and seen[2] == seen[1]  # off within the scan, and held
     assert app.stage.mode == proto.MODE_OFF
-    assert app.stage.alarms & proto.ALARM_CONTROLLER_FAULT and app.stage.latched & proto.ALARM_CONTROLLER_FAULT
+    assert app.stage.alarms_active & proto.ALARM_CONTROLLER_FAULT and app.stage.alarms_unacked & proto.ALARM_CONTROLLER_FAULT
     buf = bytearray(proto.EVENTS_EVENTS_SIZE * 8)
     n = app.events.read_into(buf, 0, 0, 8)
     events = [tuple(struct.unpack_from(proto.EVENTS_EVENTS_FMT, buf, i * proto.EVENTS_EVENTS_SIZE))
@@ -88,6 +88,7 @@ def test_a_watchdog_reset_raises_its_alarm_at_boot():
         app, hal, board = _app_on("board_pyboard_v11")
     finally:
         sys.modules["machine"].cause = 1
-    assert app.stage.alarms & proto.ALARM_WATCHDOG_RESET and app.stage.latched & proto.ALARM_WATCHDOG_RESET
+    # a reset is an event, not a standing condition: raised and unacknowledged, never active
+    assert app.stage.alarms_unacked & proto.ALARM_WATCHDOG_RESET and not app.stage.alarms_active & proto.ALARM_WATCHDOG_RESET
     app.controller.ack(proto.ALARM_WATCHDOG_RESET, 0)
-    assert not app.stage.latched & proto.ALARM_WATCHDOG_RESET
+    assert not app.stage.alarms_unacked & proto.ALARM_WATCHDOG_RESET

@@ -10,6 +10,7 @@ import socket
 import sqlite3
 import struct
 import subprocess
+import threading
 
 import pytest
 from pymodbus.client import ModbusTcpClient
@@ -60,13 +61,18 @@ class Served:
     def log(self):
         return (self.folder / "serve.err").read_text()
 
-    def rows(self, stage):
+    def rows(self, stage, epoch=None):
+        """The stage's stored record numbers: of one epoch (a boot of its board), else of every one."""
         try:
             with sqlite3.connect(self.db) as c:
-                return [r[0] for r in c.execute("SELECT record FROM telemetry WHERE stage = ? ORDER BY epoch, record",
-                                                (stage,))]
+                return [r[0] for r in c.execute("SELECT record FROM telemetry WHERE stage = ? AND epoch = COALESCE(?, epoch) "
+                                                "ORDER BY epoch, record", (stage, epoch))]
         except sqlite3.OperationalError:
             return []
+
+    def epoch(self, stage):
+        with sqlite3.connect(self.db) as c:
+            return c.execute("SELECT MAX(epoch) FROM telemetry WHERE stage = ?", (stage,)).fetchone()[0]
 
     def api(self):
         return api.GatewayBus(state.find(self.sim.bus, self.state_dir))
@@ -475,14 +481,45 @@ def test_an_idle_client_blocks_no_one(served):
         idle_api.close()
 
 
+class Frozen:
+    """Stage interpreters held stopped: a hung board. Its watchdog hard-resets it as on silicon; the
+    interpreter that boots after is stopped too before it can answer (its watchdog not yet
+    started), so the stage stays silent until thawed."""
+
+    def __init__(self, root):
+        self.root = root
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._hold, daemon=True)
+
+    def _hold(self):
+        while not self.done.is_set():
+            for pid in processes_under(self.root):
+                try:
+                    os.kill(pid, signal.SIGSTOP)
+                except ProcessLookupError:
+                    pass
+            self.done.wait(0.02)
+
+    def __enter__(self):
+        assert processes_under(self.root)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.thread.join()
+        for pid in processes_under(self.root):
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+
+
 def test_a_silent_board_reads_offline_and_nan_then_comes_back(served):
-    board = processes_under(served.sim.roots[1])  # stage 2's interpreter
-    assert board
     mb = served.client()
+    boot = served.epoch(2)
     try:
-        for pid in board:
-            os.kill(pid, signal.SIGSTOP)
-        try:
+        with Frozen(served.sim.roots[1]):  # stage 2's interpreter
             def offline():
                 v = registers.decode_input(block(mb, 2))
                 if v["online"]:
@@ -496,12 +533,11 @@ def test_a_silent_board_reads_offline_and_nan_then_comes_back(served):
             assert all(math.isnan(v[n]) for n in registers.FIELDS)
             assert v["quality"] == (1 << len(registers.FIELDS)) - 1
             assert registers.decode_input(block(mb, 1))["online"] == 1  # the others go on
-        finally:
-            for pid in board:
-                os.kill(pid, signal.SIGCONT)
         v = wait_for(lambda: (lambda x: x if x["online"] else None)(registers.decode_input(block(mb, 2))),
                      what="stage 2 back online")
         assert not math.isnan(v["ph_setpoint"])
+        # its watchdog reset the hung board: the log goes on in a new epoch of its own
+        wait_for(lambda: served.epoch(2) > boot, what="stage 2's new boot in the log")
     finally:
         mb.close()
 
@@ -511,6 +547,7 @@ def test_sigterm_then_restart_loses_no_record(served):
     assert served.proc.wait(30) == 0, served.log()
     assert state.find(served.sim.bus, served.state_dir) is None  # the state file went with it
     stored = {a: served.rows(a)[-1] for a in STAGES}
+    epochs = {a: served.epoch(a) for a in STAGES}
     # with no gateway, a verb uses the bus directly again; meanwhile the boards record on
     with buslink.BusClient(served.sim.bus) as bus:
         def latest(a):
@@ -519,8 +556,11 @@ def test_sigterm_then_restart_loses_no_record(served):
     served.start()
     wait_for(lambda: all(served.rows(a)[-1] > stored[a] + 1 for a in STAGES), what="records after the restart")
     for a in STAGES:
-        got = served.rows(a)
+        assert served.epoch(a) == epochs[a]  # the same boot of each board: its numbering went on
+        got = served.rows(a, epochs[a])
         assert got == list(range(got[0], got[0] + len(got))), "stage %d: a record missing or doubled" % a
     with sqlite3.connect(served.db) as c:
         assert c.execute("SELECT COUNT(*) FROM gaps").fetchone() == (0,)
-        assert c.execute("SELECT MAX(epoch) FROM epochs").fetchone() == (1,)
+        # the restart opened no epoch: each stage's newest is the one it had before the SIGTERM
+        assert c.execute("SELECT stage, MAX(epoch) FROM epochs GROUP BY stage ORDER BY stage").fetchall() == \
+            sorted(epochs.items())

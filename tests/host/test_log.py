@@ -259,7 +259,7 @@ def test_bench_ingest_figure_runs():
 
 
 class ShortLine:
-    """Between the logger and a FakeBoard: a reply longer than `limit` wire bytes never arrives
+    """Between the logger and a FakeBoard: a reply longer than `limit` wire bytes arrives broken
     (a noisy line breaks long frames); records the count of every BACKLOG_READ sent (a retry, the
     same frame again, once)."""
 
@@ -279,7 +279,7 @@ class ShortLine:
             before = len(port.pending)
             n = port_write(data)
             if self.limit is not None and len(port.pending) - before > self.limit:
-                del port.pending[before:]  # lost on the line
+                port.pending[(before + len(port.pending)) // 2] ^= 0x10  # broken on the line
             return n
         port.write = write
 

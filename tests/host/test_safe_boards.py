@@ -179,7 +179,7 @@ def test_on_a_keyed_board_only_the_hosts_signed_frames_hold_off_the_link_loss_sa
     start = time.monotonic()
     # Unsigned frames at 1 Hz, broadcast and addressed: answered (reads stay open), but they
     # must not keep the stage in auto.
-    with buslink.BusClient(board.bus, timeout=0.3, retries=1, key=False) as bus:
+    with buslink.BusClient(board.bus, timeout=0.3, retries=1, key=None) as bus:
         while True:
             bus.serial.write(buslink.codec.encode(255, 0, 1, messages.HELLO, lead=True))
             mode = bus.hello(1)["mode"]

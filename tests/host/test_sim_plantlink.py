@@ -1,4 +1,5 @@
 """The plant link: record layout, lock-step determinism, units end to end, pacing, a silent board."""
+import re
 import time
 
 import pytest
@@ -113,7 +114,9 @@ def test_plant_file_sim_table_is_checked():
         plants.parse(text + "\n[[sim.event]]\nat_s = 5\nq3 = 20.0\n", "x.toml")
     plant = plants.parse(text + "\n[[sim.event]]\nat_s = 60\nq1 = 18.1\n", "x.toml")
     assert plant.events == [Event(60.0, "q1", 18.1)]
-    assert plant.stages[0].values["pid_kp"] == 6000  # the rest is an `sxctl config` plant file (60 mL/min per pH)
+    # the rest is an `sxctl config` plant file: pid_kp in mL/min per pH, kept in 0.01 units
+    kp = float(re.search(r"^pid_kp = ([0-9.]+)", text, re.M).group(1))
+    assert plant.stages[0].values["pid_kp"] == round(kp * 100)
 
 
 def test_docs_tables_are_the_declared_records():

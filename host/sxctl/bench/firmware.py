@@ -33,9 +33,50 @@ def run(options):
                "heap allocated by one measurement + control scan (gc.mem_alloc, 200 scans)"),
         Figure("firmware.scan_us", round(scan["us_per_scan"], 1), "µs",
                note="one measurement + control scan on the Unix port (this host, not an MCU)"),
-        Figure("firmware.min_heap_kb", heap, "KiB", ("<=", 64),
+        Figure("firmware.min_heap_kb", heap, "KiB", ("<=", 128),
                "smallest -X heapsize running the full loop for 1 simulated hour as .mpy"),
+        Figure("firmware.qstrs", qstr_count(), "names",
+               note="names interned with every module a unix-sim board can load; the first qstr pools "
+                    "hold 620, the next is one contiguous block of about 7 KB"),
     ]
+
+
+# main runs the board; hal.mcu is the real boards' HAL and hal.off their boot.py's pin reset
+NOT_ON_UNIX_SIM = {"main", "hal.mcu", "hal.off"}
+
+
+def module_names(files):
+    """The import names of an image's .mpy modules that a unix-sim board can load."""
+    names = []
+    for path in files:
+        if path.endswith(".mpy"):
+            name = path[:-len(".mpy")].replace("/", ".")
+            name = name[:-len(".__init__")] if name.endswith(".__init__") else name
+            if name not in NOT_ON_UNIX_SIM:
+                names.append(name)
+    return sorted(names)
+
+
+def qstrs_after_importing(root, names, heap_kb=512):
+    """Interned names after importing `names` from the image written at `root`."""
+    import re
+
+    (root / "qstr_probe.py").write_text(
+        "import micropython\nfor name in %r:\n    __import__(name)\nmicropython.qstr_info()\n" % names)
+    env = dict(os.environ, SXCTL_ROM_RUN="qstr_probe")
+    out = subprocess.run([toolchain.micropython_path(), "-X", "heapsize=%dK" % heap_kb, "-c", ROM_SOURCE],
+                         cwd=root, env=env, capture_output=True, text=True, timeout=60)
+    found = re.search(r"n_qstr=(\d+)", out.stdout)
+    if not found:
+        raise RuntimeError("qstr probe failed:\n%s%s" % (out.stdout, out.stderr))
+    return int(found.group(1))
+
+
+def qstr_count():
+    with tempfile.TemporaryDirectory(prefix="sxctl-qstr-") as root:
+        files = image.build("unix-sim")
+        image.write_tree(files, pathlib.Path(root))
+        return qstrs_after_importing(pathlib.Path(root), module_names(files))
 
 
 def _stage(root):
