@@ -22,11 +22,10 @@ import sys
 import time
 
 from . import boards, constfold, image
+from .boardfiles import IDENTITY, MANIFEST
 from .errors import SxctlError
 from .repl import SerialRepl, no_repl
 
-MANIFEST = "sxctl.manifest"
-IDENTITY = "identity.json"
 # Board data a flash never removes: identity, config slots, the plant key and its counter floor.
 KEEP = frozenset((IDENTITY, MANIFEST, "maintenance"))
 KEEP_PREFIXES = ("config.", "plant.")

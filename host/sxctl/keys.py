@@ -235,10 +235,10 @@ def provision(port, key, reset_counter=False, timeout=5.0):
 
 
 def _bus_address(repl):
-    from . import flash
+    from .boardfiles import IDENTITY
 
     try:
-        identity = json.loads(repl.read(flash.IDENTITY))
+        identity = json.loads(repl.read(IDENTITY))
     except (OSError, ValueError, SxctlError):
         identity = {}
     addr = identity.get("addr", 247) if isinstance(identity, dict) else 247

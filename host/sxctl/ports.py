@@ -69,7 +69,7 @@ def probe(device, timeout=1.0):
     """(repl, firmware) of the board on `device`: whether a MicroPython REPL answers, and which
     sxctl firmware it holds. A port another program holds is left alone, and so is a board
     whose REPL does not answer a prompt: it runs its firmware, which the probe never stops."""
-    from . import flash
+    from .boardfiles import IDENTITY, MANIFEST
     from .repl import PortUnavailable, SerialRepl
 
     busy = holders(device)
@@ -89,8 +89,8 @@ def probe(device, timeout=1.0):
         return "no", "-"
     with repl:
         version = _firmware_version(repl)
-        ident = _read_json(repl, flash.IDENTITY)
-        header = _first_line(repl, flash.MANIFEST)
+        ident = _read_json(repl, IDENTITY)
+        header = _first_line(repl, MANIFEST)
     if version is None:
         return "yes", "-"
     board = header.split("board ", 1)[1].split(",")[0] if "board " in header else ident.get("board")

@@ -292,6 +292,6 @@ def write_docs(folder):
     (folder / "modbus.csv").write_text(csv_text())
 
 
-if __name__ == "__main__":
-    import pathlib
-    write_docs(pathlib.Path(__file__).resolve().parents[3] / "docs")
+if __name__ == "__main__":  # from the source tree: python -m sxctl.gateway.registers [docs]
+    import sys
+    write_docs(sys.argv[1] if len(sys.argv) > 1 else "docs")
