@@ -1,7 +1,7 @@
 """The qstr probe behind the bench's firmware.qstrs figure.
 
-The memory goal is the unix-sim board's heap (boards/unix_sim.py, 128 KB, about 70-80 KB of a
-32-bit port), at which every test with virtual boards runs. MicroPython interns every name a
+The memory goal is 128 KB on the Unix port (about 70-80 KB of a 32-bit port; `make bench`,
+firmware.min_heap_kb). MicroPython interns every name a
 module uses in a chain of qstr pools, each twice the size of the last; the bench counts them so
 that the next pool (one contiguous block) is seen coming.
 """
