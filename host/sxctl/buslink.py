@@ -120,6 +120,9 @@ class BusClient:
         A retry reuses the sequence number, so the board can tell it from a new request."""
         if message not in _WRITES or self.key is None:
             return self._request(addr, message, values, expect)
+        return self._signed_relearning(addr, message, values, expect)
+
+    def _signed_relearning(self, addr, message, values, expect):
         try:
             return self._signed(addr, message, values, expect)
         except RemoteError as e:
@@ -155,13 +158,7 @@ class BusClient:
         nothing: any request addressed to an unkeyed board keeps its link."""
         if self.key is None:
             return None
-        try:
-            return self._signed(addr, messages.PING, {"token": 0x4B454550}, messages.PONG)
-        except RemoteError as e:
-            if e.code != REPLAYED or e.attempt:
-                raise
-            self._floors.pop(addr, None)  # another host signed since: learn the counter, once
-            return self._signed(addr, messages.PING, {"token": 0x4B454550}, messages.PONG)
+        return self._signed_relearning(addr, messages.PING, {"token": 0x4B454550}, messages.PONG)
 
     def signing_state(self, addr):
         """SIGNING_STATE of a board: its key id (0: none), counter floor and refusal counts."""
