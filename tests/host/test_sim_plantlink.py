@@ -94,6 +94,17 @@ def test_lock_step_runs_are_identical():
     assert len(doses) > 10 and max(r[2] for r in first) > 7300
 
 
+def test_every_board_s_first_scan_measures_the_plant_whichever_boots_first():
+    # Four boards start one after another; each one's first scan (record 1, t = 0) must measure
+    # its preloaded first SENSE, not its inputs as unconnected: which board reached its loop
+    # before the simulator moved bytes made runs differ from each other.
+    result = Session(plants.load("sx"), 2.0, epoch0=1_700_000_000).run()
+    for i, addr in enumerate(sorted(result.telemetry)):
+        first = result.telemetry[addr][0]
+        assert first["record"] == 1 and first["time_s"] == 0
+        assert first["ph"] / 1000.0 == pytest.approx(result.trace.ph_read[0][i], abs=0.005), addr
+
+
 def test_paced_run_keeps_to_its_speed():
     plant = _hs(probe={})
     started = time.monotonic()

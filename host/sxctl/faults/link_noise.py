@@ -19,6 +19,11 @@ the retries, so the clean run is the truth the noisy one is judged by:
   the overwritten tail together. At 1e-4 and 1e-3 it must be 0.
 At BER 1e-2 a 40-byte frame arrives intact about 4 % of the time: the link is mostly down, the
 logger gets a record now and then, and the boards' 120-record rings overwrite the rest.
+
+The short form (make test) runs 5 minutes at 1e-3 and 1e-2: each board counts about 130 broken
+frames at 1e-3, where an accepted corruption or a run that is not the clean one's shows first (a
+board whose first scan missed its preloaded SENSE, a boot-time race, once made 17 of its early
+records differ from the clean run's).
 """
 from sxproto import messages
 
@@ -80,7 +85,7 @@ def _records(result):
 def run(short):
     plant = plants.load("sx")
     duration = 300.0 if short else 3600.0
-    rates = (1e-2,) if short else RATES
+    rates = (1e-3, 1e-2) if short else RATES
     clean, clean_end, _, _ = _run(plant, duration, 0.0, 0)
     truth = _records(clean)
     figures = []

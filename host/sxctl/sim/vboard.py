@@ -97,6 +97,11 @@ class VirtualBoard:
         self.halted = False
         self._act_rx = b""
         self.console.restore_attrs()
+        if self.plant is not None:
+            # A SENSE the simulator already wrote (the preloaded first one) waits in the firmware's
+            # pty before it starts: its first scan measures the plant whenever our byte-moving loop
+            # gets to run, not the unconnected inputs of a board that came up first.
+            self._from_plant(self._read_plant())
         self.proc = subprocess.Popen(
             micropython_command(self.micropython, self.heapsize),
             stdin=self.console.slave, stdout=self.console.slave, stderr=self.console.slave,
