@@ -25,9 +25,14 @@ recorded anything new) cannot be told from the data and is not detected.
 The logger trusts no board: at most one new epoch per stage and round (a board that asks for
 more, or for one in several rounds running, is reported as suspect and not stored for a while);
 records with values outside the protocol's declared ranges, or times ahead of the host's clock,
-are not stored but counted (and listed in `gaps` as kind "refused"). A store that fails (disk
-full, database locked) loses the round: it is rolled back, the stages' positions are put back,
-and the next rounds read the same records from the boards' backlogs again until it works.
+are not stored but counted (and listed in `gaps` as kind "refused").
+
+A store that fails (disk full, database locked) is rolled back and the logger goes on polling
+into memory: every round's rows are kept, in order, and written again (all of them, one commit)
+at the end of each round until the store takes them. The memory is bounded (BUFFER_ROWS): once
+it is full, a round that cannot be stored is dropped and the stages' positions are put back, so
+the following rounds read the same records from the boards' backlogs again (each holds about 2
+minutes) and nothing is lost that a board still holds when the store works again.
 """
 import dataclasses
 import sqlite3
@@ -48,6 +53,9 @@ _MAX_READS = 64  # backlog or event replies per stage and round: a board's ring 
 FUTURE_SLACK_S = 300  # a record timed further ahead of the host's clock than this is refused
 SUSPECT_ROUNDS = 3  # a new epoch in this many rounds running: the board's answers are not believed
 SUSPECT_PAUSE_S = 30.0
+# Rows kept in memory while the store fails: 50,000 rows (about 40 MB) are 14 h of one stage at
+# 1 record/s, or 8 min of 100 stages; beyond them the boards' backlogs hold the rest.
+BUFFER_ROWS = 50_000
 
 
 ALARM_EVENTS = {code for code, kind in messages.EVENT_CODES.items() if kind in ("raised", "cleared")}
@@ -92,6 +100,10 @@ class Logger:
         self.retry_s = OFFLINE_RETRY_S
         self.store_problem = ""   # why the last round could not be stored ("" once it could)
         self.store_failures = 0
+        self.buffer_rows = BUFFER_ROWS
+        self.held = []            # writes (sink method name, argument) the store has not taken yet
+        self._round = []          # the writes of the round (or catch-up read) under way
+        self._writing = True      # False: the store failed, the writes go into memory only
 
     # the loop
     def run(self, duration=None, should_stop=lambda: False, after_round=lambda: None):
@@ -115,42 +127,98 @@ class Logger:
     def poll_round(self):
         saved = [_saved(stage) for stage in self.stages]
         counts = (self.rows, self.events)
-        try:
-            for stage in self.stages:
-                if not stage.online and self.clock() < stage.retry_at:
-                    continue
-                try:
-                    self._poll(stage)
-                except NoAnswer:
-                    self._offline(stage, "no answer")
-                except Suspect as e:
-                    self._offline(stage, str(e), SUSPECT_PAUSE_S)
-                except (RemoteError, SxctlError) as e:  # a schema mismatch, a refused request
-                    self._offline(stage, str(e))
-            self.sink.flush()
-        except sqlite3.Error as e:
-            self._store_failed(e, saved, counts)
-        else:
-            if self.store_problem:
-                self.say("storing again into %s" % getattr(self.sink, "path", "the store"))
-                self.store_problem = ""
+        self._begin()
+        for stage in self.stages:
+            if not stage.online and self.clock() < stage.retry_at:
+                continue
+            try:
+                self._poll(stage)
+            except NoAnswer:
+                self._offline(stage, "no answer")
+            except Suspect as e:
+                self._offline(stage, str(e), SUSPECT_PAUSE_S)
+            except (RemoteError, SxctlError) as e:  # a schema mismatch, a refused request
+                self._offline(stage, str(e))
+        self._store(saved, counts)
         self.rounds += 1
 
-    def _store_failed(self, error, saved, counts):
-        """Roll the round back and put every stage back where it was: the next round reads the
-        same records from the boards again (each holds its backlog until it is overwritten)."""
+    def read_backlog(self, stage):
+        """Between rounds: read one stage's new records and store them as a round does."""
+        saved, counts = [_saved(s) for s in self.stages], (self.rows, self.events)
+        self._begin()
+        try:
+            self._read_backlog(stage)
+        finally:
+            self._store(saved, counts)
+
+    # storing, and holding in memory what the store does not take
+    def _begin(self):
+        if not self._writing:
+            self.held += self._round  # read outside a round while the store was failing
+        self._round = []
+        self._writing = not self.held  # while rows wait in memory, this round's join them there
+        self._error = None
+
+    def _write(self, name, arg):
+        """One sink write of the round; kept in memory too until the round is stored."""
+        self._round.append((name, arg))
+        if self._writing:
+            try:
+                getattr(self.sink, name)(arg)
+            except sqlite3.Error as e:
+                self._writing = False  # the rest of the round goes into memory only
+                self._error = e
+
+    def _store(self, saved, counts):
+        """End the round: commit it, or (the store failed now or before) roll back and write
+        everything held in memory again; what the store still refuses stays in memory."""
+        if self._writing:
+            try:
+                self.sink.flush()
+                self._round = []
+                return
+            except sqlite3.Error as e:
+                self._error = e
         self.sink.rollback()
-        for stage, state in zip(self.stages, saved):
-            stage.__dict__.update(state)
-            stage.connected = False  # sync again, and see any reset again, next round
-        self.rows, self.events = counts
+        held = self.held + self._round
+        self._round, self._writing = [], True
+        try:
+            for name, arg in held:
+                getattr(self.sink, name)(arg)
+            self.sink.flush()
+        except sqlite3.Error as e:
+            self.sink.rollback()
+            self._store_failed(e, held, saved, counts)
+            return
+        self.say("storing again into %s: the %d rows held in memory are stored" % (self._store_name(), _rows(held)))
+        self.held = []
+        self.store_problem = ""
+
+    def _store_failed(self, error, held, saved, counts):
         self.store_failures += 1
-        problem = "cannot store into %s: %s" % (getattr(self.sink, "path", "the store"), error)
-        if problem != self.store_problem:
-            self.say("%s; nothing of this round stored, reading it again from the boards each round "
-                     "(their backlogs hold about 2 minutes): free the disk or stop what locks the file"
-                     % problem)
+        problem = "cannot store into %s: %s" % (self._store_name(), error)
+        if _rows(held) <= self.buffer_rows:
+            self.held = held
+            if problem != self.store_problem:
+                self.say("%s; polling on into memory (up to %d rows) and storing them once it can: "
+                         "free the disk or stop what locks the file" % (problem, self.buffer_rows))
+        else:
+            # Memory is full: the round is dropped (self.held stays as it was) and every stage put
+            # back where it was, so the next rounds read the same records from the boards again
+            # (each holds its backlog until it is overwritten).
+            for stage, state in zip(self.stages, saved):
+                stage.__dict__.update(state)
+                stage.connected = False  # sync again, and see any reset again, next round
+            self.rows, self.events = counts
+            problem += " (memory full)"
+            if problem != self.store_problem:
+                self.say("%s; %d rows held in memory, no more: reading the rest again from the boards each "
+                         "round (their backlogs hold about 2 minutes)" % (problem, _rows(self.held)))
         self.store_problem = problem
+        self._writing = False
+
+    def _store_name(self):
+        return getattr(self.sink, "path", "the store")
 
     def _offline(self, stage, problem, retry_s=None):
         retry_s = self.retry_s if retry_s is None else retry_s
@@ -213,7 +281,7 @@ class Logger:
         stage.epoch_round = self.rounds
         now = round(self.clock())
         firmware = "%d.%d.%d" % (info["fw_major"], info["fw_minor"], info["fw_patch"])
-        self.sink.write_epoch((stage.addr, epoch, boot_time, now, reason, info["board"], info["serial"], firmware))
+        self._write("write_epoch", (stage.addr, epoch, boot_time, now, reason, info["board"], info["serial"], firmware))
         stage.mark = store.Mark(epoch, boot_time, now, serial=info["serial"])
         if epoch > 1:
             self.say("stage %d: %s; epoch %d starts" % (stage.addr, printable(reason), epoch))
@@ -284,7 +352,7 @@ class Logger:
         first, newest = records[0]["record"], records[-1]
         records = self._believable(stage, records)
         if first > mark.record + 1 and _was_logging(mark, mark.record):
-            self.sink.write_gap((stage.addr, mark.epoch, "telemetry", mark.record + 1, first - 1, round(self.clock())))
+            self._write("write_gap", (stage.addr, mark.epoch, "telemetry", mark.record + 1, first - 1, round(self.clock())))
             stage.lost += first - 1 - mark.record
             self.say("stage %d: records %d..%d were gone from the board's backlog" % (stage.addr, mark.record + 1, first - 1))
         if records:
@@ -292,7 +360,7 @@ class Logger:
             for r in records:
                 raw = raw_values(r)
                 rows.append((stage.addr, mark.epoch, r["record"], self.record_time(mark, raw[0])) + raw)
-            self.sink.write_telemetry(rows)
+            self._write("write_telemetry", rows)
             self.rows += len(rows)
             stage.stored += len(rows)
             mark.record, mark.record_raw = records[-1]["record"], raw_values(records[-1])
@@ -315,7 +383,7 @@ class Logger:
                 good.append(r)
                 continue
             stage.refused += 1
-            self.sink.write_gap((stage.addr, mark.epoch, "refused", r["record"], r["record"], round(self.clock())))
+            self._write("write_gap", (stage.addr, mark.epoch, "refused", r["record"], r["record"], round(self.clock())))
             if stage.refused == 1 or stage.refused % 100 == 0:
                 self.say("stage %d: record %d not stored: %s outside the protocol's range (%d refused so far)"
                          % (stage.addr, r["record"], ", ".join(bad), stage.refused))
@@ -333,20 +401,20 @@ class Logger:
             if not events:
                 return
             if events[0]["seq"] > mark.event + 1 and _was_logging(mark, mark.event):
-                self.sink.write_gap((addr, mark.epoch, "events", mark.event + 1, events[0]["seq"] - 1, round(self.clock())))
+                self._write("write_gap", (addr, mark.epoch, "events", mark.event + 1, events[0]["seq"] - 1, round(self.clock())))
             rows = []
             for e in events:
                 code = e["code"]
                 if code not in store.EVENT_KINDS or (code in ALARM_EVENTS and e["alarm"] not in messages.ALARMS):
                     stage.refused += 1  # no event the protocol declares: counted, not stored
-                    self.sink.write_gap((addr, mark.epoch, "refused events", e["seq"], e["seq"], round(self.clock())))
+                    self._write("write_gap", (addr, mark.epoch, "refused events", e["seq"], e["seq"], round(self.clock())))
                     continue
                 rows.append((addr, mark.epoch, e["seq"], self.record_time(mark, e["time_s"]), e["time_s"], code,
                              store.EVENT_KINDS.get(code, "code %d" % code), e["alarm"], e["value"]))
                 if store.EVENT_KINDS.get(code) in ("config", "calibration"):  # store the config it left
                     stage.config_due = True
             if rows:
-                self.sink.write_events(rows)
+                self._write("write_events", rows)
             self.events += len(rows)
             mark.event = events[-1]["seq"]
             if rows:
@@ -372,7 +440,7 @@ class Logger:
                          % (stage.addr, item.name, v["item"], v["value"], item.lo, item.hi))
                 continue
             rows.append((stage.addr, stage.mark.epoch, now, version, item.id, item.name, v["value"]))
-        self.sink.write_config(rows)
+        self._write("write_config", rows)
         stage.mark.config_version = version
         stage.config_due = False
 
@@ -395,7 +463,8 @@ class Logger:
         lost = sum(s.lost for s in self.stages)
         refused = sum(s.refused for s in self.stages)
         return "%s%d rows, %d events%s%s | pH %s | link sent %d recv %d retries %d timeouts %d bad %d" % (
-            "NOT STORING (%s) | " % self.store_problem if self.store_problem else "",
+            "NOT STORING (%s; %d rows in memory) | " % (self.store_problem, _rows(self.held))
+            if self.store_problem else "",
             self.rows, self.events, ", %d records lost" % lost if lost else "",
             ", %d refused" % refused if refused else "", " ".join(parts),
             st.sent, st.received, st.retries, st.timeouts, st.crc_errors + st.malformed)
@@ -411,8 +480,14 @@ class Logger:
                 out.append("stage %d: not answering at the end (%s); %d rows stored before"
                            % (s.addr, printable(s.problem), s.stored))
         if self.store_problem:
-            out.append(self.store_problem + "; the last rounds are not stored")
+            out.append("%s; the last rounds are not stored (%d rows held in memory lost)"
+                       % (self.store_problem, _rows(self.held)))
         return out
+
+
+def _rows(writes):
+    """Rows in a list of sink writes: a list of rows, or one row (a tuple)."""
+    return sum(len(arg) if isinstance(arg, list) else 1 for _, arg in writes)
 
 
 def _saved(stage):

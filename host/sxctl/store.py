@@ -75,7 +75,8 @@ class Mark:
 
 class Sink:
     """What the logger writes to. Each write_* takes a list of row tuples; flush() ends a batch
-    and makes it durable; after a crash a sink may lose the batch not yet flushed, no more."""
+    and makes it durable; after a crash a sink may lose the batch not yet flushed, no more. A
+    sink whose flush fails (sqlite3.Error) gets rollback() and later the same writes again."""
 
     def resume(self):
         """{stage: Mark} to resume from; a sink that cannot read back returns {} (the logger then
@@ -99,6 +100,9 @@ class Sink:
 
     def flush(self):
         pass
+
+    def rollback(self):
+        """Drop the writes since the last flush (the logger writes them again)."""
 
     def close(self):
         pass

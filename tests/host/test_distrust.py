@@ -281,6 +281,61 @@ def test_a_full_disk_loses_nothing_the_boards_still_hold(tmp_path):
         assert c.execute("SELECT COUNT(*) FROM epochs").fetchone()[0] == 2  # no false resets
 
 
+def _stored(path, stage):
+    with sqlite3.connect(path) as c:
+        return [r[0] for r in c.execute("SELECT record FROM telemetry WHERE stage = ? ORDER BY record", (stage,))]
+
+
+def test_a_full_disk_longer_than_the_backlogs_is_held_in_memory(tmp_path):
+    # 5 minutes of a full disk: the boards' 120-record backlogs alone would lose 3 minutes of it
+    clock = Clock()
+    sink = FillingStore(tmp_path / "log.sqlite")
+    boards = [FakeBoard(1, clock), FakeBoard(2, clock)]
+    log, said = _log(tmp_path, boards, rounds=2, sink=sink)
+    sink.full = True
+    for _ in range(300):
+        log.poll_round()
+        clock.t += 1
+    assert "NOT STORING" in log.status() and "rows in memory" in log.status()
+    assert sum(len(rows) for name, rows in log.held if name == "write_telemetry") == 2 * 300
+    sink.full = False
+    log.poll_round()
+    assert not log.failures() and not log.held
+    assert any("rows held in memory are stored" in text for text in said)
+    sink.close()
+    for board in boards:
+        assert _stored(tmp_path / "log.sqlite", board.addr) == list(range(1, board.latest + 1))
+    with sqlite3.connect(tmp_path / "log.sqlite") as c:
+        assert c.execute("SELECT COUNT(*) FROM gaps").fetchone()[0] == 0
+
+
+def test_a_full_memory_falls_back_on_the_boards_and_loses_only_what_neither_held(tmp_path):
+    clock = Clock()
+    sink = FillingStore(tmp_path / "log.sqlite")
+    board = FakeBoard(1, clock)
+    log, said = _log(tmp_path, [board], rounds=2, sink=sink)
+    log.buffer_rows = 40
+    stored_before = board.latest
+    sink.full = True
+    for _ in range(200):
+        log.poll_round()
+        clock.t += 1
+    assert "memory full" in log.status() and any("no more" in text for text in said)
+    held = [row[2] for name, rows in log.held if name == "write_telemetry" for row in rows]
+    assert 0 < len(held) <= 40 and held == list(range(stored_before + 1, stored_before + 1 + len(held)))
+    sink.full = False
+    log.poll_round()
+    assert not log.failures()
+    sink.close()
+    got = _stored(tmp_path / "log.sqlite", 1)
+    # everything up to what memory held, and every record the board still held
+    oldest_on_board = board.latest - board.capacity + 1
+    assert got == list(range(1, held[-1] + 1)) + list(range(oldest_on_board, board.latest + 1))
+    with sqlite3.connect(tmp_path / "log.sqlite") as c:
+        gaps = c.execute("SELECT kind, first, last FROM gaps").fetchall()
+    assert gaps == [("telemetry", held[-1] + 1, oldest_on_board - 1)]  # and the loss is on record
+
+
 def test_a_locked_database_is_survived_too(tmp_path):
     clock = Clock()
     db = tmp_path / "log.sqlite"

@@ -167,6 +167,9 @@ class SnapshotSink(store.Sink):
     def flush(self):
         self.inner.flush()
 
+    def rollback(self):
+        self.inner.rollback()
+
     def close(self):
         self.inner.close()
 

@@ -47,6 +47,7 @@ class Collector(store_mod.Sink):
         self.gaps = []  # (stage, epoch, kind, first, last, time): what the boards no longer held
         self.epoch0 = epoch0
         self.tee = tee
+        self._batch = []  # (list, item) appended at flush: a batch the tee refused is written again
 
     def resume(self):
         return self.tee.resume() if self.tee else {}
@@ -55,7 +56,7 @@ class Collector(store_mod.Sink):
         for row in rows:
             rec = dict(zip(store_mod.TELEMETRY_COLUMNS, row))
             rec["time_s"] = rec["time"] - self.epoch0
-            self.records[rec["stage"]].append(rec)
+            self._batch.append((self.records[rec["stage"]], rec))
         self._tee("write_telemetry", rows)
 
     def _tee(self, name, arg):
@@ -72,12 +73,20 @@ class Collector(store_mod.Sink):
         self._tee("write_config", rows)
 
     def write_gap(self, row):
-        self.gaps.append(row)
+        self._batch.append((self.gaps, row))
         self._tee("write_gap", row)
 
     def flush(self):
         if self.tee is not None:
             self.tee.flush()
+        for to, item in self._batch:
+            to.append(item)
+        self._batch = []
+
+    def rollback(self):
+        self._batch = []
+        if self.tee is not None:
+            self.tee.rollback()
 
 
 @dataclasses.dataclass
