@@ -28,6 +28,7 @@ class FieldInfo:
         self.hi = hi
         self.doc = doc
         self.text_len = text_len
+        self.declared = True  # num() says whether its range was declared or is the type's
 
     def describe(self):
         """Canonical text of the layout, hashed into the schema fingerprint."""
@@ -37,15 +38,20 @@ class FieldInfo:
         return "%s:%s:%s:%s:%s:%s" % (self.name, self.fmt, self.unit, self.scale, self.lo, self.hi)
 
 
-def num(name, subcon, unit="", doc="", scale=1, lo=None, hi=None):
-    """An integer field; `scale` is the engineering value of one count (e.g. 0.001 pH)."""
+def num(name, subcon, unit="", doc="", scale=1, lo=None, hi=None, every=False):
+    """An integer field; `scale` is the engineering value of one count (e.g. 0.001 pH). Its range
+    is lo..hi, or with `every` the whole type (a counter, a mask whose every bit is named, a
+    sequence number). A field with neither is not `declared`: its range is only the type's, and
+    every field a board sends must be declared (a test holds this) so the host can check it."""
     fmt, type_lo, type_hi = _INT_TYPES[subcon]
+    declared = every or (lo is not None and hi is not None)
     lo = type_lo if lo is None else lo
     hi = type_hi if hi is None else hi
     if not type_lo <= lo <= hi <= type_hi:
         raise ValueError("field %s: range %s..%s does not fit its type" % (name, lo, hi))
     field = name / subcon * doc
     field.sx = FieldInfo(name, fmt, unit, scale, lo, hi, doc)
+    field.sx.declared = declared
     return field
 
 

@@ -16,6 +16,9 @@ CONFIG_WRITE_ITEMS = 8  # items per CONFIG_WRITE, applied all or none
 
 REPLY_BIT = 0x80
 
+# INFO.uptime_s above this is not believed: ten years of 365.25 days.
+UPTIME_MAX_S = 315_576_000
+
 # Modes (TELEMETRY.mode, SET_MODE.mode).
 MODES = {0: "off", 1: "manual", 2: "auto", 3: "hold"}
 
@@ -53,22 +56,22 @@ class Message:
 
 def telemetry_fields():
     return (
-        num("record", c.Int32ul, "", "telemetry record sequence number (backlog key)"),
-        num("time_s", c.Int32ul, "s", "board time: Unix seconds once synced, else seconds since boot"),
+        num("record", c.Int32ul, "", "telemetry record sequence number (backlog key)", every=True),
+        num("time_s", c.Int32ul, "s", "board time: Unix seconds once synced, else seconds since boot (the host also refuses times ahead of its clock)", every=True),
         num("ph", c.Int16sl, "pH", "measured pH (temperature compensated)", 0.001, -2000, 16000),
         num("ph_setpoint", c.Int16sl, "pH", "pH setpoint", 0.001, -2000, 16000),
         num("orp_mv", c.Int16sl, "mV", "ORP vs Ag/AgCl", 1, -2000, 2000),
         num("temperature", c.Int16sl, "°C", "aqueous temperature", 0.01, -2000, 15000),
-        num("flow_aq", c.Int16ul, "L/min", "aqueous flow", 0.001),
-        num("flow_org", c.Int16ul, "L/min", "organic flow", 0.001),
-        num("base_dose", c.Int16ul, "mL/min", "base (neutraliser) dose output", 0.01),
-        num("reagent_dose", c.Int16ul, "mL/min", "acid or ORP reagent dose output", 0.01),
+        num("flow_aq", c.Int16ul, "L/min", "aqueous flow", 0.001, every=True),
+        num("flow_org", c.Int16ul, "L/min", "organic flow", 0.001, every=True),
+        num("base_dose", c.Int16ul, "mL/min", "base (neutraliser) dose output", 0.01, every=True),
+        num("reagent_dose", c.Int16ul, "mL/min", "acid or ORP reagent dose output", 0.01, every=True),
         num("aq_pump", c.Int8ub, "%", "aqueous pump output", 0.5, 0, 200),
         num("org_pump", c.Int8ub, "%", "organic pump output", 0.5, 0, 200),
-        num("valves", c.Int8ub, "", "valve outputs, one bit each"),
+        num("valves", c.Int8ub, "", "valve outputs, one bit each", every=True),
         num("mode", c.Int8ub, "", "MODES", 1, 0, 3),
-        num("alarms_active", c.Int16ul, "", "alarm bits whose condition is present now (ALARMS)"),
-        num("alarms_unacked", c.Int16ul, "", "alarm bits raised and not yet acknowledged, present or not (ALARMS)"),
+        num("alarms_active", c.Int16ul, "", "alarm bits whose condition is present now (ALARMS)", every=True),
+        num("alarms_unacked", c.Int16ul, "", "alarm bits raised and not yet acknowledged, present or not (ALARMS)", every=True),
     )
 
 
@@ -78,22 +81,22 @@ HELLO = Message(0x01, "HELLO", c.Struct(), "Ask a board who it is; answered with
 
 INFO = Message(0x81, "INFO", c.Struct(
     # The fingerprint comes first and stays first: a host checks it before trusting the rest.
-    num("fingerprint", c.Int32ul, doc="schema fingerprint the firmware was built from"),
-    num("fw_major", c.Int8ub, doc="firmware version, major"),
-    num("fw_minor", c.Int8ub, doc="firmware version, minor"),
-    num("fw_patch", c.Int8ub, doc="firmware version, patch"),
+    num("fingerprint", c.Int32ul, doc="schema fingerprint the firmware was built from", every=True),
+    num("fw_major", c.Int8ub, doc="firmware version, major", every=True),
+    num("fw_minor", c.Int8ub, doc="firmware version, minor", every=True),
+    num("fw_patch", c.Int8ub, doc="firmware version, patch", every=True),
     text("board", FW_NAME_LEN, doc="board definition name"),
     text("serial", SERIAL_LEN, doc="unit serial number"),
-    num("heap_free", c.Int32ul, "B", "free heap after a collection"),
-    num("uptime_s", c.Int32ul, "s", "seconds since reset"),
+    num("heap_free", c.Int32ul, "B", "free heap after a collection (64 MiB at most: no MicroPython board has more)", lo=0, hi=64 << 20),
+    num("uptime_s", c.Int32ul, "s", "seconds since reset (ten years at most: a board that says more counts wrong)", lo=0, hi=UPTIME_MAX_S),
     num("mode", c.Int8ub, "", "MODES", 1, 0, 3),
-    num("alarms", c.Int16ul, "", "alarm bits active or not yet acknowledged (ALARMS); TELEMETRY has the two apart"),
-    num("cal_id", c.Int16ul, "", "id of the pH calibration in use (0: none)"),
-    num("config_version", c.Int16ul, "", "incremented by every applied config write"),
-    num("rx_frames", c.Int32ul, "frames", "frames for this board (its address or broadcast, no reply flag) with a good CRC"),
-    num("crc_errors", c.Int32ul, "frames", "frames on the bus, for any address, dropped for a bad CRC"),
-    num("dropped", c.Int32ul, "frames", "frames on the bus, for any address, dropped as malformed (bad COBS, shorter than header and CRC) or longer than MAX_FRAME"),
-    num("duplicates", c.Int32ul, "frames", "retried writes answered without applying again"),
+    num("alarms", c.Int16ul, "", "alarm bits active or not yet acknowledged (ALARMS); TELEMETRY has the two apart", every=True),
+    num("cal_id", c.Int16ul, "", "id of the pH calibration in use (0: none)", every=True),
+    num("config_version", c.Int16ul, "", "incremented by every applied config write", every=True),
+    num("rx_frames", c.Int32ul, "frames", "frames for this board (its address or broadcast, no reply flag) with a good CRC", every=True),
+    num("crc_errors", c.Int32ul, "frames", "frames on the bus, for any address, dropped for a bad CRC", every=True),
+    num("dropped", c.Int32ul, "frames", "frames on the bus, for any address, dropped as malformed (bad COBS, shorter than header and CRC) or longer than MAX_FRAME", every=True),
+    num("duplicates", c.Int32ul, "frames", "retried writes answered without applying again", every=True),
 ), "Who the board is and how its link is doing.")
 
 PING = Message(0x02, "PING", c.Struct(
@@ -101,7 +104,7 @@ PING = Message(0x02, "PING", c.Struct(
 ), "Round-trip check.")
 
 PONG = Message(0x82, "PONG", c.Struct(
-    num("token", c.Int32ul, doc="the PING's token"),
+    num("token", c.Int32ul, doc="the PING's token", every=True),
 ), "Answer to PING.")
 
 GET_TELEMETRY = Message(0x03, "GET_TELEMETRY", c.Struct(), "Ask for the latest telemetry snapshot.")
@@ -113,7 +116,7 @@ STREAM = Message(0x04, "STREAM", c.Struct(
 ), "Telemetry streaming, for a point-to-point link (on a shared bus, poll instead).")
 
 STREAM_ACK = Message(0x84, "STREAM_ACK", c.Struct(
-    num("period_ms", c.Int16ul, "ms", "period now in force (clamped to the board's scan)"),
+    num("period_ms", c.Int16ul, "ms", "period now in force (clamped to the board's scan)", 1, 0, 60000),
 ), "Streaming period applied.")
 
 CONFIG_READ = Message(0x05, "CONFIG_READ", c.Struct(
@@ -121,9 +124,9 @@ CONFIG_READ = Message(0x05, "CONFIG_READ", c.Struct(
 ), "Read one configuration item.")
 
 CONFIG_VALUE = Message(0x85, "CONFIG_VALUE", c.Struct(
-    num("item", c.Int16ul, doc="config item id"),
-    num("value", c.Int32sl, doc="value in the item's raw unit"),
-    num("config_version", c.Int16ul, doc="config version the value belongs to"),
+    num("item", c.Int16ul, doc="config item id (the host checks it is the item it asked for)", every=True),
+    num("value", c.Int32sl, doc="value in the item's raw unit (the host checks the item's own range)", every=True),
+    num("config_version", c.Int16ul, doc="config version the value belongs to", every=True),
 ), "A configuration item's value.")
 
 CONFIG_WRITE = Message(0x06, "CONFIG_WRITE", c.Struct(
@@ -135,8 +138,8 @@ CONFIG_WRITE = Message(0x06, "CONFIG_WRITE", c.Struct(
 ), "Write up to 8 items, range-checked and applied all or none, then stored atomically.")
 
 CONFIG_ACK = Message(0x86, "CONFIG_ACK", c.Struct(
-    num("count", c.Int8ub, doc="items applied"),
-    num("config_version", c.Int16ul, doc="config version after the write"),
+    num("count", c.Int8ub, doc="items applied", lo=0, hi=CONFIG_WRITE_ITEMS),
+    num("config_version", c.Int16ul, doc="config version after the write", every=True),
 ), "Configuration written and stored.")
 
 SET_MODE = Message(0x07, "SET_MODE", c.Struct(
@@ -146,7 +149,7 @@ SET_MODE = Message(0x07, "SET_MODE", c.Struct(
 
 MODE_ACK = Message(0x87, "MODE_ACK", c.Struct(
     num("mode", c.Int8ub, "", "mode now in force", 1, 0, 3),
-    num("manual_output", c.Int16ul, "mL/min", "manual base dose in force", 0.01),
+    num("manual_output", c.Int16ul, "mL/min", "manual base dose in force", 0.01, every=True),
 ), "Mode applied.")
 
 SET_SETPOINT = Message(0x08, "SET_SETPOINT", c.Struct(
@@ -156,7 +159,7 @@ SET_SETPOINT = Message(0x08, "SET_SETPOINT", c.Struct(
 
 SETPOINT_ACK = Message(0x88, "SETPOINT_ACK", c.Struct(
     num("loop", c.Int8ub, "", "loop", 1, 0, 3),
-    num("value", c.Int32sl, "", "setpoint now in force (after limits)"),
+    num("value", c.Int32sl, "", "setpoint now in force (after limits)", every=True),
 ), "Setpoint applied.")
 
 CALIBRATE = Message(0x09, "CALIBRATE", c.Struct(
@@ -169,15 +172,15 @@ CALIBRATE = Message(0x09, "CALIBRATE", c.Struct(
 
 CAL_STATUS = Message(0x89, "CAL_STATUS", c.Struct(
     num("sensor", c.Int8ub, "", "CAL_SENSORS", 1, 0, 3),
-    num("points", c.Int8ub, "", "points taken in this session"),
-    num("live_uv", c.Int32sl, "µV", "live electrode signal"),
-    num("live_value", c.Int32sl, "", "live reading in the sensor's raw unit"),
+    num("points", c.Int8ub, "", "points taken in this session", every=True),
+    num("live_uv", c.Int32sl, "µV", "live electrode signal", every=True),
+    num("live_value", c.Int32sl, "", "live reading in the sensor's raw unit", every=True),
     num("stable", c.Int8ub, "", "1 when the reading has been stable long enough", 1, 0, 1),
-    num("slope_acid", c.Int16ul, "%", "acid-side slope", 0.01),
-    num("slope_base", c.Int16ul, "%", "base-side slope", 0.01),
-    num("offset_uv", c.Int32sl, "µV", "zero offset"),
+    num("slope_acid", c.Int16ul, "%", "acid-side slope", 0.01, every=True),
+    num("slope_base", c.Int16ul, "%", "base-side slope", 0.01, every=True),
+    num("offset_uv", c.Int32sl, "µV", "zero offset", every=True),
     num("verdict", c.Int8ub, "", "CAL_VERDICTS", 1, 0, 3),
-    num("cal_id", c.Int16ul, "", "calibration id in use"),
+    num("cal_id", c.Int16ul, "", "calibration id in use", every=True),
 ), "Where a calibration stands.")
 
 EVENTS_READ = Message(0x0A, "EVENTS_READ", c.Struct(
@@ -186,13 +189,13 @@ EVENTS_READ = Message(0x0A, "EVENTS_READ", c.Struct(
 
 EVENTS = Message(0x8A, "EVENTS", c.Struct(
     num("count", c.Int8ub, doc="events sent", lo=0, hi=EVENT_RECORDS),
-    num("latest", c.Int32ul, doc="newest event sequence number on the board"),
+    num("latest", c.Int32ul, doc="newest event sequence number on the board", every=True),
     records("events", EVENT_RECORDS, c.Struct(
-        num("seq", c.Int32ul, doc="event sequence number"),
-        num("time_s", c.Int32ul, "s", "board time"),
-        num("code", c.Int8ub, doc="EVENT_CODES"),
-        num("alarm", c.Int8ub, doc="alarm bit number (ALARMS) or item"),
-        num("value", c.Int16sl, doc="reading when it happened, raw unit"),
+        num("seq", c.Int32ul, doc="event sequence number", every=True),
+        num("time_s", c.Int32ul, "s", "board time", every=True),
+        num("code", c.Int8ub, doc="EVENT_CODES", lo=min(EVENT_CODES), hi=max(EVENT_CODES)),
+        num("alarm", c.Int8ub, doc="alarm bit number (ALARMS) or item", every=True),
+        num("value", c.Int16sl, doc="reading when it happened, raw unit", every=True),
     ), trimmed=True),
 ), "Events and alarms, oldest first; the body ends after its `count` events.")
 
@@ -201,8 +204,8 @@ ALARM_ACK = Message(0x0B, "ALARM_ACK", c.Struct(
 ), "Acknowledge latched alarms.")
 
 ALARM_STATE = Message(0x8B, "ALARM_STATE", c.Struct(
-    num("alarms_active", c.Int16ul, doc="alarm bits whose condition is present now"),
-    num("alarms_unacked", c.Int16ul, doc="alarm bits raised and not yet acknowledged, present or not"),
+    num("alarms_active", c.Int16ul, doc="alarm bits whose condition is present now", every=True),
+    num("alarms_unacked", c.Int16ul, doc="alarm bits raised and not yet acknowledged, present or not", every=True),
 ), "Alarm state after an acknowledge.")
 
 ALARMS_READ = Message(0x11, "ALARMS_READ", c.Struct(),
@@ -216,8 +219,8 @@ BACKLOG_READ = Message(0x0C, "BACKLOG_READ", c.Struct(
 
 BACKLOG = Message(0x8C, "BACKLOG", c.Struct(
     num("count", c.Int8ub, doc="records sent", lo=0, hi=BACKLOG_RECORDS),
-    num("oldest", c.Int32ul, doc="oldest record still on the board"),
-    num("latest", c.Int32ul, doc="newest record on the board"),
+    num("oldest", c.Int32ul, doc="oldest record still on the board", every=True),
+    num("latest", c.Int32ul, doc="newest record on the board", every=True),
     records("records", BACKLOG_RECORDS, TelemetryRecord, trimmed=True),
 ), "Stored telemetry records, oldest first; the body ends after its `count` records.")
 
@@ -226,7 +229,7 @@ TIME_SYNC = Message(0x0D, "TIME_SYNC", c.Struct(
 ), "Set the board clock.")
 
 TIME_ACK = Message(0x8D, "TIME_ACK", c.Struct(
-    num("unix_s", c.Int32ul, "s", "board time now"),
+    num("unix_s", c.Int32ul, "s", "board time now", every=True),
 ), "Board clock set.")
 
 REBOOT = Message(0x0E, "REBOOT", c.Struct(
@@ -242,22 +245,22 @@ SIGNING_READ = Message(0x10, "SIGNING_READ", c.Struct(),
 
 SIGNING_STATE = Message(0x90, "SIGNING_STATE", c.Struct(
     num("key_id", c.Int32ul, doc="plant key id (framing: first 4 bytes of its HMAC of 'sxctl key id', "
-        "little-endian); 0: no key, writes need no signature; 0xFFFFFFFF: key file unusable, every write refused"),
-    num("counter", c.Int32ul, doc="a signed write's counter must be above this"),
-    num("stored", c.Int32ul, doc="counter floor stored on the board's flash: after a reset, the floor"),
-    num("unsigned", c.Int32ul, "frames", "writes refused since reset: no signature"),
-    num("bad_signature", c.Int32ul, "frames", "writes refused since reset: MAC not made with the key"),
-    num("replayed", c.Int32ul, "frames", "writes refused since reset: counter not above the floor"),
+        "little-endian); 0: no key, writes need no signature; 0xFFFFFFFF: key file unusable, every write refused", every=True),
+    num("counter", c.Int32ul, doc="a signed write's counter must be above this", every=True),
+    num("stored", c.Int32ul, doc="counter floor stored on the board's flash: after a reset, the floor", every=True),
+    num("unsigned", c.Int32ul, "frames", "writes refused since reset: no signature", every=True),
+    num("bad_signature", c.Int32ul, "frames", "writes refused since reset: MAC not made with the key", every=True),
+    num("replayed", c.Int32ul, "frames", "writes refused since reset: counter not above the floor", every=True),
 ), "How the board checks signed writes (docs/security.md).")
 
 ACK = Message(0x8E, "ACK", c.Struct(
-    num("request_type", c.Int8ub, doc="type id of the request done"),
+    num("request_type", c.Int8ub, doc="type id of the request done", every=True),
 ), "A request without data of its own was done.")
 
 ERROR = Message(0xFF, "ERROR", c.Struct(
-    num("request_type", c.Int8ub, doc="type id of the refused request"),
-    num("code", c.Int8ub, doc="error code (ERROR_CODES)"),
-    num("detail", c.Int16ul, doc="what the code names (Error codes); 0 where it names nothing"),
+    num("request_type", c.Int8ub, doc="type id of the refused request", every=True),
+    num("code", c.Int8ub, doc="error code (ERROR_CODES; the host names one it does not know by its number)", every=True),
+    num("detail", c.Int16ul, doc="what the code names (Error codes); 0 where it names nothing", every=True),
 ), "A request was refused.")
 
 # Error codes carried by ERROR.code.

@@ -57,8 +57,12 @@ class SchemaMismatch(SxctlError):
     pass
 
 
+class OutOfRange(SxctlError):
+    """A reply with a value outside the range the protocol declares for it."""
+
+
 class LinkStats:
-    FIELDS = ("sent", "received", "retries", "timeouts", "crc_errors", "malformed", "foreign")
+    FIELDS = ("sent", "received", "retries", "timeouts", "crc_errors", "malformed", "foreign", "out_of_range")
 
     def __init__(self):
         for name in self.FIELDS:
@@ -183,11 +187,26 @@ class BusClient:
                 if expect is not None and reply.message is not expect:
                     raise SxctlError("board %d answered %s with %s, expected %s" % (
                         addr, message.name, reply.message.name, expect.name))
+                self._check_ranges(addr, message, reply)
                 return reply
             self.stats.timeouts += 1
         raise NoAnswer("no answer from address %d on %s after %d tries; check the address (`sxctl sim` "
                        "ports file or the plant file), the wiring and that the board runs the sxctl firmware"
                        % (addr, self.port, self.retries + 1))
+
+    def _check_ranges(self, addr, message, reply):
+        """Every value of a reply against the range the protocol declares. INFO and TELEMETRY
+        go to callers that check them and show each field flagged (info, monitor, the logger);
+        a record array's records are each one's caller's to check (the logger refuses them one
+        by one); any other reply with such a value is refused whole."""
+        bad = out_of_range(reply.message.body, reply.values, records=False)
+        if bad:
+            self.stats.out_of_range += 1
+            if reply.message not in (messages.INFO, messages.TELEMETRY):
+                raise OutOfRange("board %d answered %s with %s outside the protocol's range: %s; not used "
+                                 "(check the board's firmware with `sxctl info`)" % (
+                                     addr, message.name, reply.message.name, ", ".join(
+                                         "%s %s" % (name, reply.values[name]) for name in bad)))
 
     def _await_reply(self, addr, seq, deadline):
         # The deadline is checked after every read: a bus busy with other frames ends the wait too.
@@ -239,14 +258,15 @@ class BusClient:
         return info
 
 
-def out_of_range(struct, values, prefix=""):
+def out_of_range(struct, values, prefix="", records=True):
     """Names of the fields of a decoded `struct` whose values lie outside the ranges the protocol
-    declares (sxproto.fields), records included: what a host must not show or store as data."""
+    declares (sxproto.fields), records included unless `records` is false: what a host must not
+    show or store as data."""
     bad = []
     for info in fields.infos(struct):
         value = values[info.name]
         if info.record is not None:
-            for i, record in enumerate(value[:values.get("count", len(value))]):
+            for i, record in enumerate(value[:values.get("count", len(value))] if records else ()):
                 bad += out_of_range(info.record, record, "%s%s[%d]." % (prefix, info.name, i))
         elif not info.text_len and not info.lo <= value <= info.hi:
             bad.append(prefix + info.name)

@@ -38,7 +38,7 @@ import dataclasses
 import sqlite3
 import time
 
-from sxproto import config_items, messages
+from sxproto import config_items, fields, messages
 
 from . import store
 from .buslink import NoAnswer, RemoteError, out_of_range, printable
@@ -58,6 +58,7 @@ SUSPECT_PAUSE_S = 30.0
 BUFFER_ROWS = 50_000
 
 
+_EVENT_RECORD = next(f.record for f in fields.infos(messages.EVENTS.body) if f.name == "events")
 ALARM_EVENTS = {code for code, kind in messages.EVENT_CODES.items() if kind in ("raised", "cleared")}
 
 
@@ -248,6 +249,11 @@ class Logger:
     def _connect(self, stage, restarted=None):
         """HELLO (refusing another schema), a new epoch if the board reset, then TIME_SYNC."""
         info = self.bus.hello(stage.addr)
+        bad = out_of_range(messages.INFO.body, info)
+        if bad:  # an uptime out of its range would open epochs at random: nothing believed
+            stage.refused += 1
+            raise SxctlError("its INFO has %s outside the protocol's range: nothing read from it; check it "
+                             "with `sxctl info`" % ", ".join("%s %s" % (name, info[name]) for name in bad))
         now = self.clock()
         boot_time = round(now - info["uptime_s"])
         mark = stage.mark
@@ -405,7 +411,8 @@ class Logger:
             rows = []
             for e in events:
                 code = e["code"]
-                if code not in store.EVENT_KINDS or (code in ALARM_EVENTS and e["alarm"] not in messages.ALARMS):
+                if (code not in store.EVENT_KINDS or out_of_range(_EVENT_RECORD, e)
+                        or (code in ALARM_EVENTS and e["alarm"] not in messages.ALARMS)):
                     stage.refused += 1  # no event the protocol declares: counted, not stored
                     self._write("write_gap", (addr, mark.epoch, "refused events", e["seq"], e["seq"], round(self.clock())))
                     continue

@@ -173,6 +173,62 @@ def test_info_shows_no_out_of_range_value_and_no_control_character(monkeypatch, 
     assert "out of range: 255" in out and "not believed" in out
 
 
+def test_every_field_a_board_sends_declares_its_range():
+    from sxproto import fields
+
+    def undeclared(struct, prefix):
+        for f in fields.infos(struct):
+            if f.record is not None:
+                yield from undeclared(f.record, prefix + f.name + "[].")
+            elif not f.text_len and not f.declared:
+                yield prefix + f.name
+    assert [name for m in messages.ALL if m.is_reply for name in undeclared(m.body, m.name + ".")] == []
+    assert fields.infos(messages.INFO.body)[7].name == "uptime_s"
+    assert fields.infos(messages.INFO.body)[7].hi == messages.UPTIME_MAX_S < 0xFFFFFFFF
+
+
+class UptimeBoard(FakeBoard):
+    """Says it has been up 4294967295 s, and answers STREAM with a period beyond the protocol's."""
+
+    def _handle(self, message, v):
+        if message is messages.STREAM:
+            return messages.STREAM_ACK, dict(period_ms=65000)
+        reply, values = super()._handle(message, v)
+        if message is messages.HELLO:
+            values = dict(values, uptime_s=0xFFFFFFFF)
+        return reply, values
+
+
+def test_an_info_out_of_range_is_shown_as_no_value_and_the_logger_stores_nothing_of_it(tmp_path, monkeypatch, capsys):
+    import json
+
+    from sxctl.commands import common, info
+    clock = Clock()
+    board = UptimeBoard(1, clock)
+    log, said = _log(tmp_path, [board], rounds=3)
+    assert log.stages[0].online is False and log.rows == 0 and log.stages[0].refused >= 1
+    assert any("uptime_s 4294967295 outside the protocol's range" in text for text in said), said
+    assert "nothing stored" in log.failures()[0]
+    monkeypatch.setattr(common, "open_bus", lambda *a, **k: memory_bus([board]))
+    for as_json in (False, True):
+        args = type("Args", (), dict(addr=1, json=as_json, bus="memory", baud=None, plant=None, key_file=None,
+                                     env_key=None, verb="info"))()
+        assert info.run(args) == 0
+        out = capsys.readouterr().out
+        if as_json:
+            got = json.loads(out)
+            assert got["uptime_s"] is None and got["out_of_range"] == ["uptime_s"]
+        else:
+            assert "4294967295 s" not in out and "-- (out of range: 4294967295)" in out
+
+
+def test_any_other_reply_out_of_range_is_refused_whole():
+    bus = memory_bus([UptimeBoard(1, Clock())])
+    with pytest.raises(buslink.OutOfRange, match="STREAM_ACK outside the protocol.s range: period_ms 65000"):
+        bus.request(1, messages.STREAM, {"period_ms": 1000}, expect=messages.STREAM_ACK)
+    assert bus.stats.out_of_range == 1
+
+
 def test_board_text_reaches_the_terminal_with_control_characters_escaped(tmp_path):
     clock = Clock()
     board = FakeBoard(1, clock)

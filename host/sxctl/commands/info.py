@@ -28,15 +28,19 @@ def run(args):
     alarms = [name for bit, name in messages.ALARMS.items() if info["alarms"] >> bit & 1]
     mode = messages.MODES.get(info["mode"]) if "mode" not in bad else None
     if args.json:
-        print(json.dumps(dict(info, mode=mode, alarms=alarms, out_of_range=bad), indent=2))
+        believed = {name: None for name in bad if name in info}  # never a value out of its range
+        print(json.dumps(dict(info, mode=mode, alarms=alarms, out_of_range=bad, **believed), indent=2))
         return 0
     info = {k: printable(v) if isinstance(v, str) else v for k, v in info.items()}
+
+    def shown(name, text):  # a value outside the protocol's range is never shown as one
+        return "-- (out of range: %d)" % info[name] if name in bad else text
     rows = [("board", info["board"]), ("serial", info["serial"] or "-"), ("address", args.addr),
             ("firmware", info["version"]), ("schema", info["fingerprint"] + " (matches this sxctl)"),
-            ("uptime", "%d s" % info["uptime_s"]), ("mode", mode or "-- (out of range: %d)" % info["mode"]),
+            ("uptime", shown("uptime_s", "%d s" % info["uptime_s"])), ("mode", shown("mode", mode)),
             ("alarms", ", ".join(alarms) or "none"), ("calibration id", info["cal_id"] or "none"),
             ("config version", info["config_version"]),
-            ("free heap", "%d B" % info["heap_free"]),
+            ("free heap", shown("heap_free", "%d B" % info["heap_free"])),
             ("frames received", info["rx_frames"]), ("CRC errors", info["crc_errors"]),
             ("frames dropped", info["dropped"]), ("duplicate writes", info["duplicates"]),
             ("host link", " ".join("%s=%d" % kv for kv in info["host_link"].items()))]
