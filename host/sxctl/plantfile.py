@@ -210,22 +210,48 @@ _KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]*\"|'[^']*')\s*=(.*)$")
 _STRINGS = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'[^']*'")
 
 
-def _brackets(text):
-    text = _STRINGS.sub("", text).split("#", 1)[0]
-    return text.count("[") - text.count("]")
+class _Array:
+    """An array value read line by line: its bracket depth and the line each element starts on."""
+
+    def __init__(self, key, line, elements):
+        self.key, self.line, self.elements = key, line, elements
+        self.depth = 0
+        self.waiting = False  # after its "[" or a ",": the next thing that is not blank is an element
+
+    def scan(self, text, n):
+        text = _STRINGS.sub("0", text).split("#", 1)[0]  # a string is one value, a comment none
+        for ch in text:
+            if self.depth == 1 and self.waiting and not ch.isspace() and ch not in ",]":
+                self.elements.append(n)
+                self.waiting = False
+            if ch == "[":
+                self.depth += 1
+                self.waiting = self.depth == 1
+            elif ch == "]":
+                self.depth -= 1
+            elif ch == "," and self.depth == 1:
+                self.waiting = True
+        return self.depth > 0
 
 
 class Lines:
-    """Line of each (table, key); a table is ('bus',), ('defaults',) or ('stage', index)."""
+    """Line of each (table, key); a table is ('bus',), ('defaults',) or ('stage', index). For a
+    key whose value is an array, also the line each of its elements starts on (an array may
+    span lines: a bad point is reported where it is, not where the key is), and for each line
+    inside a multi-line array the array's key and first line."""
 
     def __init__(self, text):
         self.at = {}
+        self.elements = {}  # (table, key) -> [line of element 0, of element 1, ...]
+        self.inside = {}    # line -> (key, line of the key) of a multi-line array open there
         seen = {}
         table = ()
-        depth = 0
+        array = None  # the multi-line array being read
         for n, line in enumerate(text.splitlines(), 1):
-            if depth > 0:  # inside a multi-line array
-                depth += _brackets(line)
+            if array is not None:
+                self.inside[n] = (array.key, array.line)
+                if not array.scan(line, n):
+                    array = None
                 continue
             m = _HEADER.match(line)
             if m:
@@ -240,10 +266,18 @@ class Lines:
                 continue
             m = _KEY.match(line)
             if m:
-                self.at.setdefault((table, m.group(1).strip("\"'")), n)
-                depth = max(0, _brackets(m.group(2)))
+                key = m.group(1).strip("\"'")
+                self.at.setdefault((table, key), n)
+                if m.group(2).lstrip().startswith("["):
+                    array = _Array(key, n, self.elements.setdefault((table, key), []))
+                    if not array.scan(m.group(2), n):
+                        array = None
+        self.unclosed = (array.key, array.line) if array is not None else None  # open at the end
 
-    def of(self, table, key=None):
+    def of(self, table, key=None, element=None):
+        elements = self.elements.get((table, key), [])
+        if element is not None and element < len(elements):
+            return elements[element]
         for where in ((table, key), (table, None), ((), table[0] if table else None)):
             if where in self.at:
                 return self.at[where]
@@ -293,12 +327,21 @@ def _merged(problems):
 def _syntax_problem(text, e):
     msg = str(e)
     m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
-    line = int(m.group(1)) if m else 1
+    line = int(m.group(1)) if m else len(text.splitlines()) or 1
     detail = msg[:m.start()].strip() if m else msg
     if m:
         detail += " (column %s)" % m.group(2)
-    lines = text.splitlines()
-    key = _KEY.match(lines[line - 1]) if 0 < line <= len(lines) else None
+    lines = Lines(text)
+    if msg.startswith("Unclosed array") and lines.unclosed:
+        # an array whose "]" is missing: TOML finds out at the next key or the end of the file;
+        # the line to fix is the array's own
+        key, opened = lines.unclosed
+        return Problem(opened, "", key, "syntax: the array opened here is not closed (a ']' is missing); "
+                       "the file was not read further")
+    if line in lines.inside:  # a line of a multi-line array: the error belongs to its key
+        return Problem(line, "", lines.inside[line][0], "syntax: %s; the file was not read further" % detail)
+    text_lines = text.splitlines()
+    key = _KEY.match(text_lines[line - 1]) if 0 < line <= len(text_lines) else None
     return Problem(line, "", key.group(1).strip("\"'") if key else "TOML",
                    "syntax: %s; the file was not read further" % detail)
 
@@ -307,9 +350,10 @@ class _Checker:
     def __init__(self, lines):
         self.lines = lines
         self.problems = []
+        self.refused = set()  # items whose value was refused: no rule is checked on their default
 
-    def problem(self, table, key, where, text):
-        self.problems.append(Problem(self.lines.of(table, key), where, key, text))
+    def problem(self, table, key, where, text, element=None):
+        self.problems.append(Problem(self.lines.of(table, key, element), where, key, text))
 
     def check(self, doc, path):
         for key in doc:
@@ -318,6 +362,7 @@ class _Checker:
                              "and, for `sxctl sim`, [sim] and for `sxctl serve`, [gateway]" % did_you_mean(key, TOP_KEYS))
         port, baud, key_file = self.bus(doc.get("bus", {}), path)
         defaults, default_keys = self.items(doc.get("defaults", {}), ("defaults",), "defaults", defaults=True)
+        self.refused_defaults = set(self.refused)
         stages = self.stages(doc.get("stage"), defaults, default_keys)
         return Plant(path, port, baud, stages, key_file)
 
@@ -382,6 +427,7 @@ class _Checker:
                 values[key], source[key] = parse_value(item, value), key
             except ValueError as e:
                 self.problem(table, key, where, str(e))
+                self.refused.add(key)
         return values, source
 
     def titration(self, points, table, where):
@@ -399,7 +445,8 @@ class _Checker:
                 try:
                     values[name] = parse_value(ITEMS[name], value)
                 except ValueError as e:
-                    self.problem(table, TITRATION, where, "point %d (%s): %s" % (i, name, e))
+                    self.problem(table, TITRATION, where, "point %d (%s): %s" % (i, name, e), element=i)
+                    self.refused.add(name)
         return values
 
     def stages(self, docs, defaults, default_keys):
@@ -434,6 +481,7 @@ class _Checker:
                         key, what, other_name, self.lines.of(("stage", other_index), key)))
                 elif what is not None:
                     seen[what] = (name, index)
+            self.refused = set(self.refused_defaults)
             own, own_keys = self.items(doc, table, where)
             values = {i.name: i.default for i in config_items.ITEMS}
             values.update(defaults)
@@ -450,6 +498,8 @@ class _Checker:
                            % engineering(ITEMS["ph_high_trip"], EXTRACTION_PH_HIGH_TRIP_MAX)))
         for name, text in broken:
             named = [n for n in re.findall(r"[a-z][a-z0-9_]+", text) if n in ITEMS and n != name]
+            if self.refused & {name, *named}:
+                continue  # the value is refused already; its stand-in breaking a rule says nothing more
             point = re.match(r"(titration_\w+_)(\d+)$", name)
             if point and int(point.group(2)) > 0:  # a curve point is out of order with the one before
                 named.insert(0, "%s%d" % (point.group(1), int(point.group(2)) - 1))
@@ -461,8 +511,9 @@ class _Checker:
                 line_table, origin = ("defaults",), " (value from [defaults])"
             else:
                 line_table, origin = table, " (item default; set %s in this stage)" % name
-            self.problems.append(Problem(self.lines.of(line_table, key), where, key,
-                                         "%s%s: %s" % (text, origin, shown)))
+            point = re.match(r"titration_\w+_(\d+)$", name) if key == TITRATION else None
+            self.problems.append(Problem(self.lines.of(line_table, key, point and int(point.group(1))), where,
+                                         key, "%s%s: %s" % (text, origin, shown)))
 
 
 def did_you_mean(key, choices):

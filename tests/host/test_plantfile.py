@@ -48,9 +48,9 @@ ph_setpiont = 2.0                   # <- ph_setpiont
 orp_setpoint = "680 pH"             # <- orp_setpoint
 k_factor_aq = 447.35                # <- k_factor_aq
 pid_kp = true                       # <- pid_kp
-titration = [                       # <- titration
+titration = [
     [0.69, 0],
-    [0.50, 400],
+    [0.50, 400],                    # <- titration
 ]
 
 [[stage]]
@@ -127,6 +127,26 @@ def test_syntax_error_names_its_line_and_key():
     plant, problems = plantfile.check_text(text, "p.toml")
     assert plant is None and len(problems) == 1
     assert problems[0].format("p.toml").startswith("p.toml:14: pid_kp: syntax: ")
+
+
+def test_an_array_s_error_is_reported_on_the_line_of_its_element():
+    # a point's bad value and a point out of order, on the lines the points are written on
+    text = GOOD + "titration = [[0.69, 0],\n             [1.18, 400], [2.0, \"y\"],\n  [1.5, 500]]\n"
+    _, problems = plantfile.check_text(text, "p.toml")
+    assert sorted((p.line, p.key, p.text.split(":")[0]) for p in problems) == [
+        (15, "titration", "point 2 (titration_base_2)"), (16, "titration", "titration pH points must increase")]
+    assert plantfile.Lines("k = [ 1, # [\n  \"]\", [2,\n3], 4]\n").elements[((), "k")] == [1, 2, 2, 3]
+
+
+@pytest.mark.parametrize("tail, line, text", [
+    ("titration = [[0.69, 0], [1.18, 400]\nph_setpoint = 2\n", 14, "the array opened here is not closed"),
+    ("titration = [[0.69, 0], [1.18, 400]\n", 14, "the array opened here is not closed"),
+    ("titration = [\n  [0.69, 0],\n  [1.18 400],\n]\n", 16, "Unclosed array (column 9)"),
+    ("titration = [\n  [0.69, 0],\n  [1.18, x],\n]\n", 16, "Invalid value"),
+])
+def test_a_syntax_error_in_an_array_names_the_array_and_the_line_to_fix(tail, line, text):
+    _, problems = plantfile.check_text(GOOD + tail, "p.toml")
+    assert [(p.line, p.key) for p in problems] == [(line, "titration")] and text in problems[0].text
 
 
 def test_rule_broken_by_an_item_default_points_at_the_stage_and_says_so():
