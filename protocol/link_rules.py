@@ -14,6 +14,8 @@ LINE = "8N1"  # 8 data bits, no parity, 1 stop bit
 REPLY_TIMEOUT_S = 0.25
 RETRIES = 2
 # Board addresses a board accepts in its identity (firmware/identity.py); unprovisioned: the top one.
+# 1..247 are the Modbus unit ids a device may have (0 is Modbus broadcast, 248..255 reserved): the
+# gateway serves each stage under its bus address as unit id, so every address maps one to one.
 BOARD_ADDRS = (1, 247)
 # The firmware's loop reads the bus at least this often between scans (firmware/app.py _IDLE_MS).
 BOARD_POLL_MS = 10
@@ -80,6 +82,8 @@ RULES = [
 ADDRESSING = [
     ("Board addresses",
      "A board has one address, %d..%d (set by `sxctl flash --addr`; an unprovisioned board uses %d). "
+     "These are the Modbus unit ids a device may have (0 is Modbus broadcast, 248..255 reserved), so "
+     "`sxctl serve` serves each stage under its bus address as unit id. "
      "A request carries the address of the board it is for." % (BOARD_ADDRS + (BOARD_ADDRS[1],))),
     ("Replies",
      "An answer carries the board's own address and FLAG_REPLY (with FLAG_ERROR on ERROR). Boards "

@@ -179,7 +179,7 @@ class Wizard:
                     return None
             done = self._step(3)
             self.say("committed: calibration id %d" % done["cal_id"])
-            return status
+            return dict(status, cal_id=done["cal_id"])
         except BaseException:
             try:
                 self._step(4)  # abort: the board puts the old calibration back
@@ -233,6 +233,15 @@ class Wizard:
         if abs(s["offset_uv"] / 1000) > OFFSET_REJECT_MV:
             reasons.append("offset %+.1f mV beyond ±%g mV" % (s["offset_uv"] / 1000, OFFSET_REJECT_MV))
         return "; ".join(reasons) or "the board refused the point"
+
+    def summary(self, s):
+        """A committed calibration's result in engineering units, verdict by name (for --json)."""
+        out = dict(sensor=self.sensor, address=self.addr, committed=True, cal_id=s["cal_id"], points=s["points"],
+                   verdict=VERDICTS.get(s["verdict"], s["verdict"]))
+        if self.sensor == "ph":
+            out.update(slope_acid_pct=s["slope_acid"] / 100, slope_base_pct=s["slope_base"] / 100,
+                       offset_mv=s["offset_uv"] / 1000)
+        return out
 
     def report(self, s):
         if self.sensor != "ph":

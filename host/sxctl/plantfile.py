@@ -33,7 +33,7 @@ import pathlib
 import re
 import tomllib
 
-from sxproto import config_items
+from sxproto import config_items, link_rules
 
 from .errors import SxctlError
 
@@ -53,7 +53,7 @@ STAGE_KEYS = ("address", "name", "role")
 BUS_KEYS = ("port", "baud", "key_file")
 # [sim]: the plant model of `sxctl sim --plant` (sim/plants.py checks it); nothing here reads it
 TOP_KEYS = ("bus", "defaults", "stage", "sim", "gateway")  # [gateway]: sxctl serve checks it
-ADDRESSES = range(1, 248)
+ADDRESSES = range(link_rules.BOARD_ADDRS[0], link_rules.BOARD_ADDRS[1] + 1)  # the Modbus unit ids
 TITRATION = "titration"  # shorthand for titration_points and the titration_ph_i/base_i items
 UNIT_ALIASES = {"degC": "°C", "deg C": "°C"}
 # Items whose values are choices: their names, as the item's declaration describes them
@@ -467,7 +467,8 @@ class _Checker:
             where = "stage " + (name if name not in by_name else "#%d %s" % (index + 1, name))
             address = doc.get("address")
             if isinstance(address, bool) or not isinstance(address, int) or address not in ADDRESSES:
-                self.problem(table, "address", where, "missing or not a bus address: a whole number 1..247")
+                self.problem(table, "address", where, "missing or not a bus address: a whole number %d..%d "
+                             "(the Modbus unit ids, which `sxctl serve` serves the stages under)" % link_rules.BOARD_ADDRS)
                 address = None
             role = doc.get("role")
             if role not in ROLES:

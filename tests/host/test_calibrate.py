@@ -79,6 +79,9 @@ def test_scripted_two_point_calibration_waits_for_stable_readings_and_commits():
     assert status["slope_acid"] == 9800
     text = "\n".join(said)
     assert "98.00 %" in text and "+5.0 mV" in text and "committed: calibration id 4" in text
+    summary = wizard.summary(status)  # what --json prints
+    assert summary["committed"] and summary["cal_id"] == 4 and summary["slope_acid_pct"] == 98.0
+    assert summary["offset_mv"] == 5.0 and summary["verdict"] in messages.CAL_VERDICTS.values()
 
 
 def test_rejected_calibration_is_aborted_and_fails_with_the_reason():

@@ -181,6 +181,26 @@ def test_set_echoes_the_values_the_board_applied(sim3):
         assert read(bus, 1, ["ph_setpoint"]) == dict(ph_setpoint=ITEMS["ph_setpoint"].default)
 
 
+def test_set_and_config_print_json_with_modes_by_name(sim3, tmp_path):
+    proc = sxctl("set", "--json", "--bus", sim3.bus, "--addr", "2", "ph_setpoint=2.4", "mode=hold")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {"address": 2, "applied": [
+        {"key": "ph_setpoint", "asked": "2.4", "applied": "2.400 pH", "limited": False},
+        {"key": "mode", "asked": "hold", "applied": "hold", "manual_output": "0.00 mL/min", "limited": False}]}
+    path = plant_file(tmp_path)
+    proc = sxctl("config", "apply", "--json", path, "--bus", sim3.bus)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)
+    assert got["matching"] == 3 and [(s["address"], s["status"]) for s in got["stages"]] == [
+        (1, "applied"), (2, "applied"), (3, "applied")]
+    proc = sxctl("config", "check", "--json", path)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["stages"][1]["settings"]["ph_setpoint"] == "2.200 pH"
+    proc = sxctl("config", "check", "--json", plant_file(tmp_path, PLANT.replace("461.0", "461.05"), "bad.toml"))
+    assert proc.returncode == 1 and json.loads(proc.stdout)["problems"] == [
+        {"line": 19, "where": "stage E2", "key": "k_factor_aq", "problem": "461.05 is finer than the board keeps "
+         "(steps of 0.1 pulses/L)"}]
+
+
 def test_set_stops_at_a_refusal_naming_key_and_reason(sim3):
     proc = sxctl("set", "--port", sim3.bus, "--addr", "3", "ph_high_trip=3", "ph_setpoint=4", "pid_kp=2")
     assert proc.returncode == 1

@@ -12,11 +12,54 @@ from sxctl.commands import common, export
 STAGE = '[[stage]]\naddress = 1\nname = "E1"\nrole = "extraction"\n'
 
 
+ADDRESS_RULE = "a bus address is a whole number 1..247 (the Modbus unit ids, which `sxctl serve` serves the stages under"
+
+
 @pytest.mark.parametrize("addr", ["300", "255", "0", "-1", "x"])
 def test_a_bus_address_is_checked_before_anything_is_opened(addr):
     proc = sxctl("info", "--bus", "/nonexistent", "--addr", addr)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert "a bus address is a whole number 1..247 (255 is broadcast)" in proc.stderr
+    assert ADDRESS_RULE in proc.stderr
+
+
+@pytest.mark.parametrize("argv", [
+    ["info", "--addr", "248"], ["set", "--addr", "248", "mode=off"], ["calibrate", "ph", "--addr", "248"],
+    ["monitor", "--ack", "248"], ["log", "--db", "x", "--stage", "1-248"], ["key", "status", "--addr", "248"],
+    ["flash", "--port", "auto", "--board", "unix-sim", "--addr", "248"], ["export", "x", "--stage", "248"],
+    ["plot", "x", "-o", "x.png", "--stage", "248"]])
+def test_every_verb_says_the_same_address_rule(argv, capsys):
+    from sxctl import cli
+
+    with pytest.raises(SystemExit) as stop:
+        cli.parser().parse_args(argv)
+    assert stop.value.code == 2 and ADDRESS_RULE in capsys.readouterr().err
+    _, [problem] = plantfile.check_text(STAGE.replace("address = 1", "address = 248"))
+    assert "1..247 (the Modbus unit ids" in problem.text
+
+
+# Verbs that print data (a table, a result) and what to give them for --json to parse.
+DATA_VERBS = {"info": ["--addr", "1"], "ports": [], "monitor": [], "set": ["--addr", "1", "mode=off"],
+              "calibrate": ["ph", "--addr", "1"], "key": ["status", "--addr", "1"], "sim": ["--plant", "sx"],
+              "config": ["check", "p.toml"]}
+
+
+def test_every_verb_that_prints_data_takes_json():
+    from sxctl import cli
+
+    for verb, argv in DATA_VERBS.items():
+        assert cli.parser().parse_args([verb] + argv + ["--json"]).json, verb
+    for action in ("check", "diff", "apply"):
+        assert cli.parser().parse_args(["config", action, "p.toml", "--json"]).json
+
+
+def test_sim_prints_its_summary_as_json_with_alarms_by_name():
+    import json
+
+    proc = sxctl("sim", "--plant", "sx", "--stages", "2", "--duration", "10", "--json")
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)  # stdout is the JSON alone; the other lines go to stderr
+    assert [s["stage"] for s in got["stages"]] == ["E1", "E2"] and got["simulated_s"] == 10.0
+    assert "ph_sensor_fault" in got["stages"][0]["alarms_seen"] and "ran 0:00:10 simulated" in proc.stderr
 
 
 def test_stage_lists_are_spelled_one_way_with_the_old_spellings_kept():

@@ -1,4 +1,6 @@
 """sxctl calibrate: guided pH, ORP or flow-meter calibration of one board."""
+import sys
+
 from . import common
 
 HELP = "calibrate a board's pH, ORP or flow input (guided, or scripted with --yes)"
@@ -22,6 +24,7 @@ def add_arguments(p):
                    help="seconds to wait for a stable reading in each buffer (default 120)")
     p.add_argument("--settle", type=float, default=10.0,
                    help="seconds a stable reading must hold before a point is taken (default 10)")
+    common.json_option(p, "the result's lines (the steps go to stderr)")
 
 
 def _buffer_names():
@@ -40,7 +43,11 @@ def run(args):
     plant = common.load_plant(args)
     with common.open_bus(args, plant) as bus:
         bus.hello(args.addr)
-        wizard = Wizard(bus, args.addr, args.sensor, assume_yes=args.yes,
+        say = (lambda text: print(text, file=sys.stderr, flush=True)) if args.json else print
+        wizard = Wizard(bus, args.addr, args.sensor, assume_yes=args.yes, say=say,
                         stable_timeout=args.stable_timeout, settle_s=args.settle)
         result = wizard.run([p.strip() for p in points], args.temperature)
+    if args.json:
+        common.print_json(wizard.summary(result) if result is not None else dict(
+            sensor=args.sensor, address=args.addr, committed=False))
     return 0 if result is not None else 1

@@ -10,14 +10,19 @@ import os
 
 PLANT_ENV = "SXCTL_PLANT"
 PLANT_HERE = "sxctl.toml"
-ADDRESSES = range(1, 248)  # what a board takes as its address (firmware/identity.py); 255 broadcasts
+from sxproto.link_rules import BOARD_ADDRS
+
+# What a board takes as its address (firmware/identity.py): the Modbus unit ids 1..247, so the
+# gateway serves each stage under its own address; 255 is the bus's broadcast.
+ADDRESSES = range(BOARD_ADDRS[0], BOARD_ADDRS[1] + 1)
+ADDRESS_RULE = ("a bus address is a whole number %d..%d (the Modbus unit ids, which `sxctl serve` serves the "
+                "stages under; 255 is broadcast)" % BOARD_ADDRS)
 
 
 def address(text):
     """A board's bus address, checked before it reaches a frame."""
     if not text.strip().isdigit() or int(text) not in ADDRESSES:
-        raise argparse.ArgumentTypeError("a bus address is a whole number %d..%d (255 is broadcast), not %r"
-                                         % (ADDRESSES[0], ADDRESSES[-1], text))
+        raise argparse.ArgumentTypeError("%s, not %r" % (ADDRESS_RULE, text))
     return int(text)
 
 
@@ -30,8 +35,8 @@ def stage_list(text):
             raise argparse.ArgumentTypeError("stages look like 1-4 or 1-4,7, not %r" % text)
         lo, hi = int(lo), int(hi or lo)
         if not (lo in ADDRESSES and hi in ADDRESSES and lo <= hi):
-            raise argparse.ArgumentTypeError("stage addresses are %d..%d, low to high: %r"
-                                             % (ADDRESSES[0], ADDRESSES[-1], text))
+            raise argparse.ArgumentTypeError("stages are bus addresses, low to high, and %s: not %r"
+                                             % (ADDRESS_RULE, text))
         addrs += range(lo, hi + 1)
     return sorted(set(addrs))
 
@@ -69,8 +74,13 @@ def stage_arguments(p):
     p.add_argument("--addr", dest="addr_list", type=address, nargs="+", help=argparse.SUPPRESS)
 
 
-def json_option(p):
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+def json_option(p, what="a table"):
+    p.add_argument("--json", action="store_true", help="print JSON instead of %s (modes and alarms by name)" % what)
+
+
+def print_json(data):
+    import json
+    print(json.dumps(data, indent=2))
 
 
 def plant_path(args):

@@ -29,8 +29,7 @@ def add_arguments(p):
                        % (common.PLANT_ENV, common.PLANT_HERE))
         if action != "check":
             common.bus_port(q, plant=False)
-        if action == "diff":
-            common.json_option(q)
+        common.json_option(q, {"check": "lines", "diff": "a table", "apply": "a line per stage"}[action])
 
 
 def run(args):
@@ -46,11 +45,20 @@ def check(args):
         plant = plantfile.load(args.plant)
     except plantfile.PlantFileError as e:
         import sys
+        if args.json:
+            common.print_json(dict(plant=e.path, ok=False, problems=[
+                dict(line=p.line, where=p.where or None, key=p.key, problem=p.text) for p in e.problems]))
         for problem in e.problems:
             print(problem.format(e.path), file=sys.stderr)
         print("%s: %d error%s; the file is refused whole" % (
             e.path, len(e.problems), "" if len(e.problems) == 1 else "s"), file=sys.stderr)
         return 1
+    if args.json:
+        common.print_json(dict(plant=args.plant, ok=True, problems=[], stages=[
+            dict(name=s.name, address=s.address, role=s.role, line=s.line,
+                 settings={name: plantfile.engineering(plantfile.ITEMS[name], raw)
+                           for name, raw in sorted(s.settings().items())}) for s in plant.stages]))
+        return 0
     print("%s: OK, %d stage%s: %s" % (args.plant, len(plant.stages), "" if len(plant.stages) == 1 else "s",
                                       ", ".join("%s@%d" % (s.name, s.address) for s in plant.stages)))
     return 0
@@ -94,23 +102,28 @@ def diff(args):
                 stage.label(), len(changes), "" if len(changes) == 1 else "s", version))
             print(change_table(board, changes, "board", "plant"))
     if args.json:
-        import json
-        print(json.dumps(report, indent=2))
+        common.print_json(report)
     return 1 if failed else 0
 
 
 def apply(args):
     plant = plantfile.load(args.plant)
     outcomes = {}
+    report = []
     with _open_bus(args, plant) as bus:
         for stage in plant.stages:
             status, text = apply_stage(bus, stage)
             outcomes[stage.name] = status
-            print("%s: %s" % (stage.label(), text))
+            report.append(dict(stage=stage.name, address=stage.address, status=status, detail=text))
+            if not args.json:
+                print("%s: %s" % (stage.label(), text))
     bad = {name: status for name, status in outcomes.items() if status not in ("applied", "up to date")}
-    print("%d of %d boards match the plant file%s" % (
-        len(outcomes) - len(bad), len(outcomes),
-        "" if not bad else "; not applied: " + ", ".join("%s (%s)" % kv for kv in bad.items())))
+    if args.json:
+        common.print_json(dict(plant=args.plant, matching=len(outcomes) - len(bad), stages=report))
+    else:
+        print("%d of %d boards match the plant file%s" % (
+            len(outcomes) - len(bad), len(outcomes),
+            "" if not bad else "; not applied: " + ", ".join("%s (%s)" % kv for kv in bad.items())))
     return 1 if bad else 0
 
 

@@ -1,21 +1,16 @@
 """sxctl flash: put the firmware (and optionally MicroPython itself) onto a board over USB."""
-import argparse
 import sys
+
+from . import common
 
 HELP = "write the firmware onto a board over its USB REPL, copying only files that changed"
 EXAMPLE = "sxctl flash --port auto --board rp2-pico --addr 2 --bus /dev/ttyUSB0"
 
 
-def _addr(text):
-    if not text.isdigit() or not 1 <= int(text) <= 247:
-        raise argparse.ArgumentTypeError("bus address must be 1..247")
-    return int(text)
-
-
 def add_arguments(p):
     p.add_argument("--port", required=True, help="the board's USB serial port, or auto (the one USB serial port there is)")
     p.add_argument("--board", required=True, help="board definition (boards/*.py), e.g. rp2-pico, esp32-devkitc, unix-sim")
-    p.add_argument("--addr", type=_addr, default=None, help="bus address to write to /identity.json (default: keep the board's)")
+    p.add_argument("--addr", type=common.address, default=None, help="bus address to write to /identity.json (default: keep the board's)")
     p.add_argument("--serial", default=None, help="unit serial number to write to /identity.json (default: keep the board's)")
     p.add_argument("--bus", default=None, help="bus port: after the restart, wait for the board's HELLO there")
     p.add_argument("--baud", type=int, default=115200, help="bus baud rate for --bus (default 115200)")

@@ -21,6 +21,7 @@ class _Quantity:
 def add_arguments(p):
     common.bus_port(p)
     common.board_addr(p)
+    common.json_option(p, "a line per change")
     p.add_argument("changes", nargs="+", metavar="KEY=VALUE",
                    help="mode=off|manual|auto|hold (with manual_output=<mL/min> for the manual base dose), "
                         "or any config item by name in its unit, e.g. ph_setpoint=2.5 orp_setpoint=680 "
@@ -84,6 +85,7 @@ def run(args):
     changes = parse(args.changes)
     manual = dict((key, raw) for key, raw, _ in changes).get("manual_output", BUMPLESS)
     done = []
+    report = []  # for --json: each change as the board applied it
     plant = common.load_plant(args)
     with common.open_bus(args, plant) as bus:
         bus.hello(args.addr)  # refuses a board built from another protocol schema
@@ -96,15 +98,17 @@ def run(args):
                 if key == "mode":
                     ack = bus.request(args.addr, messages.SET_MODE, dict(mode=raw, manual_output=manual),
                                       expect=messages.MODE_ACK).values
-                    echo = "mode = %s, manual base dose %s" % (
-                        messages.MODES.get(ack["mode"], ack["mode"]),
-                        plantfile.engineering(_manual_output(), ack["manual_output"]))
+                    mode = messages.MODES.get(ack["mode"], ack["mode"])
+                    dose = plantfile.engineering(_manual_output(), ack["manual_output"])
+                    echo = "mode = %s, manual base dose %s" % (mode, dose)
                     differs = ack["mode"] != raw
+                    entry = dict(key=key, asked=text.strip(), applied=mode, manual_output=dose)
                 else:
                     item = config_items.BY_NAME[key]
                     applied = _write_item(bus, args.addr, item, raw)
                     echo = "%s = %s" % (key, plantfile.engineering(item, applied))
                     differs = applied != raw
+                    entry = dict(key=key, asked=text.strip(), applied=plantfile.engineering(item, applied))
             except ReadBackFailed as e:
                 raise SxctlError("state unknown: board %d acknowledged %s=%s but reading it back failed (%s): read it "
                                  "back with `sxctl config diff` or `sxctl info --addr %d`%s" % (
@@ -116,8 +120,12 @@ def run(args):
                     args.addr, key, text, " (%s)" % item.name if item is not None and item.name != key else "",
                     messages.ERROR_CODES.get(e.code, "error code %d" % e.code),
                     "applied before it: " + ", ".join(done) if done else "nothing was changed")) from None
-            print("board %d: %s%s" % (args.addr, echo, " (asked %s; the board limited it)" % text if differs else ""))
+            if not args.json:
+                print("board %d: %s%s" % (args.addr, echo, " (asked %s; the board limited it)" % text if differs else ""))
+            report.append(dict(entry, limited=differs))
             done.append(key)
+    if args.json:
+        common.print_json(dict(address=args.addr, applied=report))
     return 0
 
 

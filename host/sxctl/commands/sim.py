@@ -42,6 +42,8 @@ def add_arguments(p):
     p.add_argument("--log", metavar="DB", help="with --plant: record the boards' telemetry in this SQLite store, "
                                                "as `sxctl log` does")
     p.add_argument("--monitor", action="store_true", help="with --plant: show a live table of every stage")
+    p.add_argument("--json", action="store_true", help="with --plant: print the summary as JSON (alarms by name; "
+                                                        "the other lines go to stderr)")
     p.add_argument("--baud", type=int, default=None,
                    help="pace the bus as a UART at this baud rate (default: as fast as the ptys go)")
     p.add_argument("--ber", type=_rate, default=0.0, help="bus fault injection: bit error rate, e.g. 1e-4")
@@ -60,8 +62,8 @@ def run(args):
         for name in ("speed", "log"):
             if getattr(args, name) is not None:
                 raise SxctlError("--%s needs --plant" % name)
-        if args.monitor:
-            raise SxctlError("--monitor needs --plant")
+        if args.monitor or args.json:
+            raise SxctlError("--%s needs --plant" % ("monitor" if args.monitor else "json"))
         if not args.ports_file:
             raise SxctlError("give --ports-file FILE (where the ports go), or --plant to run against a plant model")
         return run_boards(args)
@@ -139,10 +141,11 @@ def run_plant(args):
         if monitor is not None:
             monitor(session, t_s)
 
+    out = sys.stderr if args.json else sys.stdout  # with --json, stdout holds the JSON alone
     mode = "lock-step" if args.speed is None else "paced at %g× real time" % args.speed
     print("%s: %d board%s, %s, %s" % (plant.path, plant.boards, "" if plant.boards == 1 else "s", mode,
                                       "until Ctrl-C" if args.duration is None else
-                                      "%s simulated" % report.clock(args.duration)), flush=True)
+                                      "%s simulated" % report.clock(args.duration)), file=out, flush=True)
     store = SQLiteStore(args.log) if args.log else None
     try:
         session = Session(plant, args.duration, speed=args.speed, poll_s=args.poll, heapsize=args.heapsize,
@@ -153,20 +156,29 @@ def run_plant(args):
     finally:
         if store is not None:
             store.close()
-    print("ran %s simulated in %.1f s (%.0f× real time)" % (report.clock(result.sim_s), result.wall_s, result.speed))
-    print(report.summary_text(report.summary(result)))
+    rows = report.summary(result)
+    if args.json:
+        common.print_json(dict(simulated_s=result.sim_s, wall_s=round(result.wall_s, 3), stages=[
+            dict(r, alarms_seen=r["alarms_seen"].split(",") if r.get("alarms_seen", "-") != "-" else [])
+            for r in rows], bus=dict(result.link, polls_failed=result.polls_failed), faults=result.faults,
+            log=args.log))
+    print("ran %s simulated in %.1f s (%.0f× real time)" % (report.clock(result.sim_s), result.wall_s, result.speed),
+          file=out)
+    print(report.summary_text(rows), file=out)
     link = result.link
     print("bus: %d requests, %d retries, %d timeouts, %d CRC errors, %d polls failed" % (
-        link["sent"], link["retries"], link["timeouts"], link["crc_errors"], result.polls_failed))
+        link["sent"], link["retries"], link["timeouts"], link["crc_errors"], result.polls_failed), file=out)
     if args.ber or args.drop:
         f = result.faults
         print("faults injected: %d bits flipped, %d bytes lost (host→boards %d/%d, boards→host %d/%d)" % (
             f["down"]["bits_flipped"] + f["up"]["bits_flipped"], f["down"]["bytes_dropped"] + f["up"]["bytes_dropped"],
-            f["down"]["bits_flipped"], f["down"]["bytes_dropped"], f["up"]["bits_flipped"], f["up"]["bytes_dropped"]))
+            f["down"]["bits_flipped"], f["down"]["bytes_dropped"], f["up"]["bits_flipped"], f["up"]["bytes_dropped"]),
+            file=out)
     late = sum(s["late"] for s in result.plant_link.values())
     if late:
-        print("plant link: %d late answers (boards slower than the pace; outputs held a tick)" % late)
+        print("plant link: %d late answers (boards slower than the pace; outputs held a tick)" % late, file=out)
     if args.log:
-        print("log: %s (sxctl export %s --csv FILE; sxctl plot %s -o FILE.png)" % (args.log, args.log, args.log))
+        print("log: %s (sxctl export %s --csv FILE; sxctl plot %s -o FILE.png)" % (args.log, args.log, args.log),
+              file=out)
     sys.stdout.flush()
     return _exit_code(stop)
