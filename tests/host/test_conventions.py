@@ -128,6 +128,23 @@ def test_choices_are_taken_by_name(tmp_path):
     assert problem.key == "safe_state" and "must be one of 'off', 'flows_held'" in problem.text
 
 
+def test_a_plant_s_sim_events_name_modes():
+    from sxctl.errors import SxctlError
+    from sxctl.sim import plants
+    from sxctl.sim.session import Session
+
+    text = plants.BUILTIN["hs"].read_text() + '\n[[sim.event]]\nat_s = 80\nstage = "CSTR"\nmode = "hold"\n'
+    plant = plants.parse(text)
+    [event] = [e for e in plant.events if e.key == "mode"]
+    assert (event.at_s, event.value, event.stage) == (80.0, 3.0, 0)
+    with pytest.raises(SxctlError, match="mode must be one of 'off', 'manual', 'auto', 'hold'"):
+        plants.parse(text.replace('mode = "hold"', 'mode = "hol"'))
+    modes = [(r["time_s"], r["mode"]) for r in Session(plant, 100.0).run().telemetry[1]]
+    # manual, auto from 60 s, hold from the event on
+    assert {m for t, m in modes if 0 < t < 60} == {1} and {m for t, m in modes if 60 < t < 80} == {2}
+    assert {m for t, m in modes if t > 80} == {3}
+
+
 def test_sim_runs_the_first_stages_of_a_plant():
     from sxctl.errors import SxctlError
     from sxctl.sim import plants

@@ -25,6 +25,10 @@ pushed to its board over the bus before the run starts.
     at_s = 600
     stage = "E1"                  # setpoint changes name the stage
     ph_setpoint = 1.9
+    [[sim.event]]
+    at_s = 900
+    stage = "E1"
+    mode = "hold"                 # a mode by name: off, manual (at its dose), auto, hold
 
 How the board's outputs become plant inputs (the actuator scaling) is each model's:
 - sx: base dose (mL/min, 2 M NaOH) → the stage's base flow in L/min; the stage's aqueous and
@@ -38,6 +42,8 @@ import dataclasses
 import re
 import tomllib
 
+from sxproto import messages
+
 from .. import EXAMPLES_DIR, plantfile
 from ..errors import SxctlError
 from ..plant import henson_seborg as hs
@@ -46,8 +52,10 @@ from .instruments import Signals
 
 BUILTIN = {"sx": EXAMPLES_DIR / "sx-cascade.toml", "hs": EXAMPLES_DIR / "hs-benchmark.toml"}
 # Events that act on one stage's board over the bus: a setpoint change, a manual dose (mL/min;
-# an identification step), back to auto (value ignored).
-STAGE_EVENTS = ("ph_setpoint", "manual_dose", "auto")
+# an identification step), a mode by name (mode = "hold"; manual keeps its dose), back to auto
+# (`auto`, value ignored: the older spelling of mode = "auto").
+STAGE_EVENTS = ("ph_setpoint", "manual_dose", "mode", "auto")
+MODE_NUMBERS = {name: number for number, name in messages.MODES.items()}
 SIM_KEYS = ("model", "tick_s", "manual_dose", "auto_at_s", "params", "probe", "event", "temperature_c")
 
 
@@ -340,6 +348,12 @@ def parse(text, path="plant.toml"):
         if key in STAGE_EVENTS:
             if stage not in names:
                 raise bad(where, "%s needs stage = one of %s" % (key, ", ".join(map(repr, names))))
+            if key == "mode":
+                value = MODE_NUMBERS.get(value, value) if isinstance(value, str) else value
+                if isinstance(value, bool) or value not in messages.MODES:
+                    raise bad(where, "mode must be one of %s (or its number)" % ", ".join(map(repr, MODE_NUMBERS)))
+            elif isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise bad(where, "%s must be a number" % key)
             events.append(Event(float(at), key, float(value), names.index(stage)))
         elif key in MODELS[model_name].LIVE and isinstance(value, (int, float)):
             events.append(Event(float(at), key, float(value)))

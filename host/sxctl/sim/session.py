@@ -284,6 +284,8 @@ class Session:
             self.set_mode(client, self.plant.stages[event.stage].address, "manual", int(round(event.value * 100)))
         elif event.key == "auto":
             self.set_mode(client, self.plant.stages[event.stage].address, "auto")
+        elif event.key == "mode":
+            self.set_mode(client, self.plant.stages[event.stage].address, messages.MODES[int(event.value)])
         elif event.part is not None:
             model.set(event.key, event.value, event.part)
         else:
