@@ -1,12 +1,13 @@
 """sxctl log: telemetry, events and config stored once each, across kills, outages and resets."""
 import os
+import re
 import signal
 import sqlite3
 import subprocess
 import time
 
 import pytest
-from simboards import SXCTL, sxctl, wait_for
+from simboards import SXCTL, start_sim, sxctl, wait_for
 from sxproto import codec, messages
 
 from sxctl import buslink
@@ -311,3 +312,38 @@ def test_backfill_gives_up_the_round_only_when_a_one_record_read_fails(rig):
     clock.now += 30
     logger.poll_round()
     assert line.counts == [messages.BACKLOG_RECORDS, 3, 1] and logger.stages[0].online is False
+
+
+def test_a_file_that_cannot_grow_is_survived_by_the_log_command_losing_no_record(tmp_path):
+    """The real `sxctl log` on a virtual board, its files capped at 96 KiB (RLIMIT_FSIZE, what a
+    full small disk does to SQLite's writes) until the cap is lifted while it runs."""
+    import resource
+
+    sim = start_sim(tmp_path, "--stages", "1")
+    db, err_path = str(tmp_path / "log.sqlite"), tmp_path / "log.err"
+
+    def small_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the cap fails (EFBIG) instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (96 << 10, resource.RLIM_INFINITY))
+    try:
+        with open(err_path, "w") as err:
+            proc = subprocess.Popen(SXCTL + ["log", "--bus", sim.bus, "--stage", "1", "--db", db],
+                                    stdout=subprocess.DEVNULL, stderr=err, preexec_fn=small_disk)
+        try:
+            wait_for(lambda: "polling on into memory" in err_path.read_text(), what="the store to fail")
+            # the status line (every 10 s off a terminal) counts what waits in memory
+            wait_for(lambda: re.search(r"NOT STORING .*; \d+ rows in memory.*\| (\d\d+|[3-9]) rows", err_path.read_text()),
+                     timeout=40, what="records read into memory")
+            resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+            stored = wait_for(lambda: re.search(r"the (\d+) rows held in memory are stored", err_path.read_text()),
+                              what="storing again")
+        finally:
+            proc.send_signal(signal.SIGINT)
+            rc = proc.wait(10)
+    finally:
+        sim.stop()
+    text = err_path.read_text()
+    assert rc == 130 and "Traceback" not in text, text
+    got = records(db, 1)
+    assert got == list(range(1, len(got) + 1)) and len(got) >= 3 and int(stored.group(1)) >= 3
+    assert query(db, "SELECT COUNT(*) FROM gaps") == [(0,)]
