@@ -35,7 +35,7 @@ def stage_list(text):
             raise argparse.ArgumentTypeError("stages look like 1-4 or 1-4,7, not %r" % text)
         lo, hi = int(lo), int(hi or lo)
         if not (lo in ADDRESSES and hi in ADDRESSES and lo <= hi):
-            raise argparse.ArgumentTypeError("stages are bus addresses, low to high, and %s: not %r"
+            raise argparse.ArgumentTypeError("stage addresses go low to high, and %s: not %r"
                                              % (ADDRESS_RULE, text))
         addrs += range(lo, hi + 1)
     return sorted(set(addrs))
