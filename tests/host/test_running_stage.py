@@ -1,6 +1,5 @@
 """Tools that only look at a board leave a running stage as it was: `flash --dry-run` and
 `ports --probe` on a virtual board in auto, its uptime, mode and outputs compared before and after."""
-
 import pytest
 from simboards import start_sim, sxctl, wait_for
 from sxproto import messages
