@@ -131,7 +131,7 @@ def run_plant(args):
 
     plant = plants.load(args.plant, args.stages)
     stop = _stop_on_signals()
-    monitor = report.LiveTable() if args.monitor else None
+    monitor = report.LiveTable(stream=sys.stderr if args.json else None) if args.monitor else None
     ports_written = []
 
     def on_poll(session, t_s):
