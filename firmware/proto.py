@@ -4,7 +4,7 @@ Regenerate with `make proto` after changing protocol/messages.py.
 """
 from micropython import const
 
-FINGERPRINT = 0x102fe32c  # above the 2^30 small-int range of 32-bit boards, so no const()
+FINGERPRINT = 0x8bc5968f  # above the 2^30 small-int range of 32-bit boards, so no const()
 HEADER_FMT = '<BBHB'
 HEADER_SIZE = const(5)
 CRC_SIZE = const(2)

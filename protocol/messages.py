@@ -18,6 +18,8 @@ REPLY_BIT = 0x80
 
 # INFO.uptime_s above this is not believed: ten years of 365.25 days.
 UPTIME_MAX_S = 315_576_000
+# INFO.heap_free above this is not believed: far above any microcontroller's RAM.
+HEAP_MAX_B = 1 << 30
 
 # Modes (TELEMETRY.mode, SET_MODE.mode).
 MODES = {0: "off", 1: "manual", 2: "auto", 3: "hold"}
@@ -87,7 +89,7 @@ INFO = Message(0x81, "INFO", c.Struct(
     num("fw_patch", c.Int8ub, doc="firmware version, patch", every=True),
     text("board", FW_NAME_LEN, doc="board definition name"),
     text("serial", SERIAL_LEN, doc="unit serial number"),
-    num("heap_free", c.Int32ul, "B", "free heap after a collection (64 MiB at most: no MicroPython board has more)", lo=0, hi=64 << 20),
+    num("heap_free", c.Int32ul, "B", "free heap after a collection (1 GiB at most: `sxctl sim --heapsize` goes no higher)", lo=0, hi=HEAP_MAX_B),
     num("uptime_s", c.Int32ul, "s", "seconds since reset (ten years at most: a board that says more counts wrong)", lo=0, hi=UPTIME_MAX_S),
     num("mode", c.Int8ub, "", "MODES", 1, 0, 3),
     num("alarms", c.Int16ul, "", "alarm bits active or not yet acknowledged (ALARMS); TELEMETRY has the two apart", every=True),

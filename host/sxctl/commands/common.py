@@ -142,6 +142,9 @@ def heap_size(text):
     t = text.strip().upper()
     mult = {"K": 1024, "M": 1024 * 1024}.get(t[-1:], 1)
     digits = t[:-1] if t[-1:] in "KM" else t
-    if not digits.isdigit() or int(digits) * mult < 8 * 1024:
-        raise argparse.ArgumentTypeError("heap size must look like 65536, 64K or 1M and be at least 8K")
+    from sxproto.messages import HEAP_MAX_B
+
+    if not digits.isdigit() or not 8 * 1024 <= int(digits) * mult <= HEAP_MAX_B:
+        raise argparse.ArgumentTypeError("heap size must look like 65536, 64K or 1M, at least 8K and at most %dM "
+                                         "(what a board's INFO may report)" % (HEAP_MAX_B >> 20))
     return t
