@@ -136,6 +136,26 @@ class Logger:
                 self.store_problem = ""
         self.rounds += 1
 
+    def read_new_records(self, addrs):
+        """Read now, between two rounds, the records these stages made since the newest one read,
+        and store them: for a gateway whose round came just before a board recorded. Only stages
+        online and connected are read; one that does not answer is left to the next round, which
+        finds out and says so. A failed store rolls back as a round's does. Returns rows stored."""
+        saved = [_saved(stage) for stage in self.stages]
+        counts = (self.rows, self.events)
+        wanted = set(addrs)
+        try:
+            for stage in self.stages:
+                if stage.addr in wanted and stage.online and stage.connected:
+                    try:
+                        self._read_backlog(stage)
+                    except SxctlError:  # NoAnswer, RemoteError, a reset seen: the next round handles it
+                        stage.connected = False
+            self.sink.flush()
+        except sqlite3.Error as e:
+            self._store_failed(e, saved, counts)
+        return self.rows - counts[0]
+
     def _store_failed(self, error, saved, counts):
         """Roll the round back and put every stage back where it was: the next round reads the
         same records from the boards again (each holds its backlog until it is overwritten)."""

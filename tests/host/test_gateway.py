@@ -4,6 +4,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -342,6 +343,97 @@ def test_verbs_go_through_the_gateway(served):
         gw.close()
 
 
+def contiguous(served):
+    """Each stage's logged records of its newest boot, with none missing or doubled, and no gap row."""
+    for a in STAGES:
+        got = served.rows(a, served.epoch(a))
+        assert got == list(range(got[0], got[0] + len(got))), "stage %d: a record missing or doubled" % a
+    with sqlite3.connect(served.db) as c:
+        assert c.execute("SELECT COUNT(*) FROM gaps").fetchone() == (0,)
+
+
+def test_every_verb_works_through_the_gateway_while_it_logs(served):
+    bus = served.sim.bus
+    rows = {a: len(served.rows(a)) for a in STAGES}
+    gw = served.api()
+    try:
+        # set: echoed as the board applied it, and applied; on the keyed stage too, which the gateway
+        # signs for a client that holds no key (it has the gateway's token)
+        for addr in (2, KEYED):
+            done = served.sxctl("set", "--bus", bus, "--addr", str(addr), "ph_setpoint=2.35", "mode=hold")
+            assert (done.returncode, done.stderr) == (0, ""), done.stderr
+            assert done.stdout == ("board %d: ph_setpoint = 2.350 pH\nboard %d: mode = hold, manual base dose "
+                                   "0.00 mL/min\n" % (addr, addr))
+            now = telemetry(gw, addr)
+            assert (now["ph_setpoint"], now["mode"]) == (2350, 3)
+        # refused before sending, and refused for want of an answer: the direct-use texts and exit codes
+        rule = served.sxctl("set", "--bus", bus, "--addr", "2", "ph_low_alarm=3.0")
+        assert rule.returncode == 1 and rule.stderr.startswith("sxctl set: error: board 2 would refuse "
+                                                               "ph_low_alarm=3.0, so it was not sent")
+        assert telemetry(gw, 2)["ph_setpoint"] == 2350
+        # config diff and apply: what would change, applied all or none and read back, then up to date
+        config = served.folder / "config.toml"
+        config.write_text(served.plant.read_text().replace('role = "extraction"\n',
+                                                           'role = "extraction"\nph_setpoint = 2.2\n'
+                                                           'ph_dev_warn = 0.25\n'))
+        diff = served.sxctl("config", "diff", str(config), "--json")
+        assert diff.returncode == 0, diff.stderr
+        changes = {r["address"]: r["changes"] for r in json.loads(diff.stdout)}
+        assert changes[2]["ph_setpoint"] == {"board": "2.350 pH", "plant": "2.200 pH"}
+        applied = served.sxctl("config", "apply", str(config))
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        assert applied.stdout.splitlines()[-1] == "3 of 3 boards match the plant file"
+        assert all(telemetry(gw, a)["ph_setpoint"] == 2200 for a in STAGES)
+        again = served.sxctl("config", "diff", str(config))
+        assert again.returncode == 0 and again.stdout.count("up to date (config version") == 3, again.stdout
+        # key status: the keyed board's key, read through the gateway
+        status = served.sxctl("key", "status", "--bus", bus, "--addr", str(KEYED), "--key-file", str(served.key_file))
+        assert status.returncode == 0, status.stderr
+        assert "signed writes     yes, with key" in status.stdout and "this host's key   the same key" in status.stdout
+    finally:
+        gw.close()
+    # export and plot read the log the gateway keeps writing
+    csv_out = served.sxctl("export", served.db, "--csv", "-", "--stage", "2")
+    assert csv_out.returncode == 0, csv_out.stderr
+    lines = csv_out.stdout.splitlines()
+    assert lines[0].startswith("time,stage,ph,") and len(lines) > rows[2] and all(",2," in ln for ln in lines[1:])
+    png = served.folder / "live.png"
+    plot = served.sxctl("plot", served.db, "-o", str(png))
+    assert plot.returncode == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", plot.stderr
+    wait_for(lambda: all(len(served.rows(a)) >= rows[a] + 2 for a in STAGES), what="the logger going on")
+    contiguous(served)
+
+
+def test_a_gateway_named_with_gateway_and_a_second_logger_refused(served):
+    found = state.find(served.sim.bus, served.state_dir)
+    elsewhere = dict(served.env, SXCTL_STATE_DIR=str(served.folder / "nothing-here"))
+
+    def run(*args, env=served.env):
+        return subprocess.run(SXCTL + list(args), capture_output=True, text=True, timeout=60, env=env)
+    # A process that does not find the state file: the bus lock names the gateway and says what to do
+    lost = run("info", "--bus", served.sim.bus, "--addr", "1", env=elsewhere)
+    assert lost.returncode == 1 and "in use by `sxctl serve`" in lost.stderr and "--gateway SOCKET" in lost.stderr
+    # --gateway as the socket, a unix:// URL, or the state file; the gateway knows its bus
+    for target in (found["api"], "unix://" + found["api"], str(state.paths(served.sim.bus, served.state_dir)[0])):
+        info = run("info", "--gateway", target, "--addr", "1", "--json", env=elsewhere)
+        assert info.returncode == 0, info.stderr
+        assert json.loads(info.stdout)["host_link"]["sent"] > 10  # the gateway's own counters
+    ack = run("monitor", "--gateway", found["api"], "--ack", "2", env=dict(elsewhere, SXCTL_GATEWAY=found["api"]))
+    assert ack.returncode == 0, ack.stderr  # a write: the token file beside the socket lets it through
+    other = run("info", "--gateway", found["api"], "--bus", "/dev/null", "--addr", "1", env=elsewhere)
+    assert other.returncode == 1 and "holds bus %s, not /dev/null" % served.sim.bus in other.stderr
+    gone = run("info", "--gateway", str(served.folder / "none.sock"), "--addr", "1", env=elsewhere)
+    assert gone.returncode == 1 and "no gateway answers on" in gone.stderr
+    # a second logger on the bus is refused, naming the gateway and its log
+    for args in (("--bus", served.sim.bus), ("--gateway", found["api"])):
+        second = run("log", *args, "--stage", "1-3", "--db", str(served.folder / "second.sqlite"), "--duration", "1")
+        assert second.returncode == 1, second.stderr
+        assert ("held by the gateway `sxctl serve` (pid %d), which logs stages 1,2,3 into %s"
+                % (served.proc.pid, served.db)) in second.stderr
+        assert "sxctl export %s" % served.db in second.stderr
+    assert not (served.folder / "second.sqlite").exists()
+
+
 def test_a_flooding_client_starves_neither_the_logger_nor_another_client(served):
     import threading
     stop, done = threading.Event(), []
@@ -542,7 +634,27 @@ def test_a_silent_board_reads_offline_and_nan_then_comes_back(served):
         mb.close()
 
 
+# Verbs whose output does not move with the clock: through the gateway and direct, byte for byte.
+SAME_AS_DIRECT = (("config", "diff"), ("set", "--addr", "9", "ph_setpoint=2.5"),
+                  ("set", "--addr", "2", "ph_low_alarm=3.0"), ("info", "--addr", "9"), ("key", "status", "--addr", "1"),
+                  ("key", "status", "--addr", "9"), ("calibrate", "flow_aq", "--addr", "1", "--yes", "--points", "1000"),
+                  ("monitor", "--stage", "9", "--once"))
+
+
+def same_as_direct(served):
+    out = []
+    for verb in SAME_AS_DIRECT:
+        done = served.sxctl(*verb, *([] if verb[0] == "config" else ["--plant"]), str(served.plant))
+        # a signing counter moves with every round of the gateway's keepalive, monitor shows the time
+        text = "".join(ln for ln in done.stdout.splitlines(True) if not ln.startswith(("counter", "stored floor")))
+        text = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", "TIME", text)
+        out.append((verb, done.returncode, text, done.stderr))
+    return out
+
+
 def test_sigterm_then_restart_loses_no_record(served):
+    through = same_as_direct(served)
+    assert [o[1] for o in through] == [0, 1, 1, 1, 0, 1, 1, 1]
     served.proc.send_signal(signal.SIGTERM)
     assert served.proc.wait(30) == 0, served.log()
     assert state.find(served.sim.bus, served.state_dir) is None  # the state file went with it
@@ -553,6 +665,8 @@ def test_sigterm_then_restart_loses_no_record(served):
         def latest(a):
             return bus.request(a, messages.BACKLOG_READ, {"since": 0, "count": 0}, expect=messages.BACKLOG).values["latest"]
         wait_for(lambda: all(latest(a) > stored[a] + 2 for a in STAGES), what="the boards recording on")
+    for gw_run, direct in zip(through, same_as_direct(served)):
+        assert gw_run == direct  # the same output, errors and exit codes as through the gateway
     served.start()
     wait_for(lambda: all(served.rows(a)[-1] > stored[a] + 1 for a in STAGES), what="records after the restart")
     for a in STAGES:

@@ -358,12 +358,7 @@ class Gateway:
     def _catch_up(self, stages):
         """Read the backlog of stages whose round came just before their board's next record, again
         CATCH_UP_S later: so the served data is at most about one period old, not two."""
-        for stage in stages:
-            try:
-                self.logger._read_backlog(stage)
-            except Exception as e:  # the next round finds out and says what
-                log.debug("stage %d: catch-up read failed: %s", stage.addr, e)
-        self.sink.flush()
+        self.logger.read_new_records([stage.addr for stage in stages])
         self._publish()
 
     def _publish(self):
