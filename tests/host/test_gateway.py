@@ -17,7 +17,7 @@ import pytest
 from pymodbus.client import ModbusTcpClient
 from simboards import SXCTL, processes_under, start_sim
 from test_log import wait_for
-from sxproto import messages
+from sxproto import config_items, messages
 
 from sxctl import buslink
 from sxctl.bench.gateway import free_port
@@ -432,6 +432,78 @@ def test_a_gateway_named_with_gateway_and_a_second_logger_refused(served):
                 % (served.proc.pid, served.db)) in second.stderr
         assert "sxctl export %s" % served.db in second.stderr
     assert not (served.folder / "second.sqlite").exists()
+
+
+def test_a_scripted_ph_calibration_through_the_gateway_while_it_logs(tmp_path):
+    """One board whose electrode sits in a simulated beaker (test_calibrate's), served by its own
+    gateway: `sxctl calibrate ph --yes` through it gives the electrode's slope and offset."""
+    from test_calibrate import OFFSET_UV, SLOPE, Beaker
+
+    from sxctl import boards
+    from sxctl.sim import plantlink
+    from sxctl.sim.instruments import electrode_uv
+    from sxctl.sim.simulator import Simulator
+
+    sim = Simulator(1, heapsize="%dK" % boards.load("unix-sim")["heap_kb"], plant_link=True)
+    sim.plant_links[1].preload(plantlink.sense_record(0, ph_uv=electrode_uv(7.0, 25.0, OFFSET_UV, SLOPE)))
+    beaker = Beaker(sim.plant_links[1])
+    beaker.tick_s = 0.25  # the board's clock at about 4x: its records stay near the host's time
+    sim.start()
+    halt = sim.run_in_background()
+    beaker.thread.start()
+    env = dict(os.environ, SXCTL_STATE_DIR=str(tmp_path / "state"), PYTHONUNBUFFERED="1")
+    db = tmp_path / "log.sqlite"
+    serve = cal = None
+    try:
+        sim.wait_ready()
+        serve = subprocess.Popen(SXCTL + ["serve", "--bus", sim.bus.path, "--stage", "1", "--db", str(db),
+                                          "--modbus", "off"], stdout=subprocess.DEVNULL,
+                                 stderr=open(tmp_path / "serve.err", "w"), env=env)
+        found = wait_for(lambda: serve.poll() is not None or state.find(sim.bus.path, tmp_path / "state"),
+                         what="the gateway's state file")
+        assert serve.poll() is None, (tmp_path / "serve.err").read_text()
+        cal = subprocess.Popen(SXCTL + ["calibrate", "ph", "--bus", sim.bus.path, "--addr", "1", "--yes",
+                                        "--points", "7.00,4.00", "--temperature", "25", "--settle", "0.3",
+                                        "--stable-timeout", "60"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        said = []
+        for line in cal.stdout:  # the operator moves the probe when told to
+            said.append(line)
+            if "put it in the pH 4.00 buffer" in line:
+                beaker.ph = 4.0
+        assert cal.wait(30) == 0, "".join(said)
+        committed = [ln for ln in said if ln.startswith("committed: calibration id ")]
+        assert committed and "verdict: ok\n" in said, "".join(said)
+        cal_id = int(committed[0].split()[-1])
+        gw = api.GatewayBus(found)
+        try:
+            def item(name):
+                return gw.request(1, messages.CONFIG_READ, {"item": config_items.BY_NAME[name].id},
+                                  messages.CONFIG_VALUE).values["value"]
+            assert abs(item("ph_cal_offset") - OFFSET_UV) <= 200  # µV
+            assert abs(item("ph_cal_slope_acid") - SLOPE * 10000) <= 10  # 0.01 %
+            assert item("ph_cal_id") == cal_id
+            # the gateway saw it: its logger stored the calibration event, its state the new id
+            wait_for(lambda: gw.call({"op": "snapshot"})["stages"][0]["cal_id"] == cal_id,
+                     what="the gateway's calibration id")
+        finally:
+            gw.close()
+        serve.send_signal(signal.SIGTERM)
+        assert serve.wait(30) == 0, (tmp_path / "serve.err").read_text()
+        with sqlite3.connect(db) as c:
+            assert c.execute("SELECT COUNT(*) FROM events WHERE kind = 'calibration'").fetchone()[0] >= 1
+            assert c.execute("SELECT COUNT(*) FROM gaps").fetchone() == (0,)
+            got = [r[0] for r in c.execute("SELECT record FROM telemetry WHERE epoch = (SELECT MAX(epoch) FROM "
+                                           "telemetry) ORDER BY record")]
+        assert len(got) > 10 and got == list(range(got[0], got[0] + len(got)))
+    finally:
+        for proc in (cal, serve):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+        halt()
+        beaker.stop.set()
+        sim.close()
 
 
 def test_a_flooding_client_starves_neither_the_logger_nor_another_client(served):
