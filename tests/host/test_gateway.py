@@ -270,6 +270,43 @@ def test_writes_off_are_refused_and_never_reach_the_bus():
     assert ctx.refused_writes == 1
 
 
+def test_a_read_answered_without_pymodbus_carries_the_map_exactly():
+    from sxctl.gateway.core import StageState
+
+    raw = {name: i + 1 for i, name in enumerate(registers.FIELDS)}
+    now = [1000.0]
+    stage = StageState(4, 3.0, raw=raw, record=77, epoch=2, read_at=999.75, online=True, cal_time=400.0,
+                       clock=lambda: now[0])
+
+    class Gw:
+        addrs = [4]
+        states = {4: stage}
+    ctx = StagesContext(Gw())
+    words = registers.encode_input(stage)
+    assert registers.decode_input(words)["data_age_ms"] == 250
+    answer = ctx.read_input_answer(9, 0, 6, 4, 4, 16, 6)
+    assert answer == struct.pack(">HHHBBB6H", 9, 0, 15, 4, 4, 12, *words[16:22])
+    now[0] += 2.0  # the ages move with the clock, the rest comes from the packed block
+    whole = ctx.read_input_answer(1, 0, 6, 4, 4, 0, registers.BLOCK_SIZE)
+    assert list(struct.unpack(">%dH" % registers.BLOCK_SIZE, whole[9:])) == registers.encode_input(stage)
+    assert registers.decode_input(registers.encode_input(stage))["data_age_ms"] == 2250
+    # anything else goes to pymodbus's path, which answers with the exception it calls for
+    for request in ((1, 0, 6, 5, 4, 0, 1), (1, 0, 6, 4, 3, 0, 1), (1, 0, 6, 4, 4, 0, 126), (1, 0, 6, 4, 4, 111, 2),
+                    (1, 0, 6, 4, 4, 0, 0), (1, 1, 6, 4, 4, 0, 1), (1, 0, 7, 4, 4, 0, 1)):
+        assert ctx.read_input_answer(*request) is None, request
+
+
+def test_reads_sent_back_to_back_are_answered_in_order(served):
+    with socket.create_connection(("127.0.0.1", served.modbus_port), timeout=5) as s:
+        s.sendall(b"".join(struct.pack(">HHHBBHH", tid, 0, 6, 2, 4, 0, 4) for tid in (1, 2, 3)))
+        data = b""
+        while len(data) < 3 * 17:
+            chunk = s.recv(4096)
+            assert chunk, "the gateway closed the connection"
+            data += chunk
+    assert [struct.unpack_from(">HHHBBB", data, 17 * i)[0::4] for i in range(3)] == [(1, 4), (2, 4), (3, 4)]
+
+
 def test_modbus_writes_from_the_allowed_address_only(served):
     gw = served.api()
     other, allowed = served.client(), served.client(ALLOWED)

@@ -5,9 +5,11 @@ requests, taking one request of each waiting client in turn, so a busy client ca
 another and none can starve the logger (a round starts when it is due, after at most the
 request in progress). After a round that ran late, still up to MIN_JOBS_BETWEEN_ROUNDS requests
 go before the next one, so the logger cannot starve an operator's write either. A stage whose
-round found no new record (the round came just before the board recorded) is read once more
-CATCH_UP_S later, so what the faces serve is at most about one period old; when most stages
-missed, the rounds move that much later, after the boards' recording.
+round found no new record (the round came just before the board recorded, or a busy machine
+made the board record late) is read again every CATCH_UP_S, up to MAX_CATCH_UPS times, until
+its record is in: so what the faces serve is at most about one period and one step old, not
+two periods; when most stages missed, the rounds move one step later, after the boards'
+recording.
 
 The faces (logger, client API, Modbus) read what the thread keeps current: a StageState per
 stage, replaced whole as soon as a new record of the stage is stored and after each round, so a
@@ -16,6 +18,7 @@ reader never waits on the bus and never sees half an update.
 import collections
 import concurrent.futures
 import logging
+import sys
 import threading
 import time
 
@@ -28,9 +31,11 @@ from . import registers
 
 log = logging.getLogger("sxctl.serve")
 MIN_JOBS_BETWEEN_ROUNDS = 4
+GIL_SWITCH_S = 0.001
 # A round that found no new record of a stage came just before its board recorded (records come
 # once a period): read that stage again this much later, not a whole period later.
-CATCH_UP_S = 0.2
+CATCH_UP_S = 0.1
+MAX_CATCH_UPS = 4  # a board that does not record (a clock stopped) costs at most this many reads a round
 _ALARM_BIT = {name: bit for bit, name in messages.ALARMS.items()}
 _EVENT_CODE = {name: code for code, name in messages.EVENT_CODES.items()}
 
@@ -245,6 +250,10 @@ class Gateway:
 
     # life
     def start(self):
+        # The bus thread waits for each reply in 1 ms sleeps, and every wake needs the GIL, which a
+        # face answering reads back to back holds for up to the switch interval (5 ms by default):
+        # under full Modbus load that doubled the logger's rounds. A 1 ms interval bounds that wait.
+        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_S))
         self.bus = GatewayBus(self.port, baud=self.baud, key=self.key, holder="sxctl serve", on_info=self._on_info)
         ready = threading.Event()
         self.thread = threading.Thread(target=self._run_bus, args=(ready,), name="bus", daemon=True)
@@ -315,13 +324,15 @@ class Gateway:
                 if missed and 2 * len(missed) > online:
                     # Most boards record just after our rounds: move the rounds after them.
                     next_round += min(CATCH_UP_S, self.period / 2)
-                catch_up = time.monotonic() + min(CATCH_UP_S, self.period / 2) if missed else None
-                served = 0
+                step = min(CATCH_UP_S, self.period / 2)
+                catch_up = time.monotonic() + step if missed else None
+                catch_ups = served = 0
                 while not self.stopping.is_set():
                     now = time.monotonic()
                     if catch_up is not None and now >= catch_up:
-                        self._catch_up(missed)
-                        catch_up = None
+                        missed = self._catch_up(missed)
+                        catch_ups += 1
+                        catch_up = time.monotonic() + step if missed and catch_ups < MAX_CATCH_UPS else None
                     wait = next_round - now
                     if wait <= 0 and served >= MIN_JOBS_BETWEEN_ROUNDS:
                         break
@@ -356,10 +367,11 @@ class Gateway:
         return missed
 
     def _catch_up(self, stages):
-        """Read the backlog of stages whose round came just before their board's next record, again
-        CATCH_UP_S later: so the served data is at most about one period old, not two."""
+        """Read again the backlog of stages whose round came before their board's next record;
+        returns those still without it (online ones: an offline stage is left to the rounds)."""
         self.logger.read_new_records([stage.addr for stage in stages])
         self._publish()
+        return [s for s in stages if s.online and s.addr not in self.sink.fresh]
 
     def _publish(self):
         for stage in self.logger.stages:
