@@ -600,6 +600,34 @@ def test_fair_queue_takes_clients_in_turn():
     assert q.get(0) is None
 
 
+def test_a_missed_stage_is_read_again_when_its_next_record_is_due():
+    import time
+
+    from sxctl.gateway.core import CATCH_UP_MARGIN_S, MAX_CATCH_UPS, CatchUps, StageState
+
+    class Stage:
+        def __init__(self, addr):
+            self.addr = addr
+    late, new, never = Stage(1), Stage(2), Stage(3)
+    wall = time.time()
+    states = {1: StageState(1, 3.0, read_at=wall - 0.4), 2: StageState(2, 3.0, read_at=wall - 0.95),
+              3: StageState(3, 3.0)}
+    plan = CatchUps(period=1.0, step=0.1)
+    start = time.monotonic()
+    plan.plan([late, new, never], states)
+    due = {s.addr: d for s, (d, _) in plan.due.items()}
+    # stage 1 recorded 0.4 s ago: its next record is due in 0.6 s, not at the next step
+    assert 0.6 + CATCH_UP_MARGIN_S - 0.05 <= due[1] - start <= 0.6 + CATCH_UP_MARGIN_S + 0.05
+    # stage 2's next record is due about now, stage 3 never gave one: read one half step on
+    assert due[2] - start == pytest.approx(0.05, abs=0.05) and due[3] - start == pytest.approx(0.1, abs=0.05)
+    assert plan.take_due(start + 0.2) == [new, never]
+    plan.missed_again([new, never], [never], start + 0.2)  # stage 2 got its record, stage 3 did not
+    assert set(plan.due) == {late, never} and plan.due[never][0] == pytest.approx(start + 0.3)
+    for _ in range(MAX_CATCH_UPS - 1):  # a board that does not record costs at most MAX_CATCH_UPS reads
+        plan.missed_again([never], [never], start + 0.3)
+    assert set(plan.due) == {late}
+
+
 def test_fuzzed_and_bad_frames_get_exceptions_and_change_nothing(served):
     rng = random.Random(16)
 

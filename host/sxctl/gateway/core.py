@@ -6,10 +6,11 @@ another and none can starve the logger (a round starts when it is due, after at 
 request in progress). After a round that ran late, still up to MIN_JOBS_BETWEEN_ROUNDS requests
 go before the next one, so the logger cannot starve an operator's write either. A stage whose
 round found no new record (the round came just before the board recorded, or a busy machine
-made the board record late) is read again every CATCH_UP_S, up to MAX_CATCH_UPS times, until
-its record is in: so what the faces serve is at most about one period and one step old, not
-two periods; when most stages missed, the rounds move one step later, after the boards'
-recording.
+made the board record late) is read again when its next record is due, one period after its
+last one was read, then every CATCH_UP_S until it is in (CatchUps): so what the faces serve is
+at most about one period and one step old, not two periods, and a stage whose phase is just
+after the round's is read when its board records, not when the round passes; when most stages
+missed, the rounds move one step later, after the boards' recording.
 
 The faces (logger, client API, Modbus) read what the thread keeps current: a StageState per
 stage, replaced whole as soon as a new record of the stage is stored and after each round, so a
@@ -18,6 +19,7 @@ reader never waits on the bus and never sees half an update.
 import collections
 import concurrent.futures
 import logging
+import select
 import sys
 import threading
 import time
@@ -36,6 +38,7 @@ GIL_SWITCH_S = 0.001
 # once a period): read that stage again this much later, not a whole period later.
 CATCH_UP_S = 0.1
 MAX_CATCH_UPS = 4  # a board that does not record (a clock stopped) costs at most this many reads a round
+CATCH_UP_MARGIN_S = 0.03  # after a record is due: the board's scan and the reply take this long
 _ALARM_BIT = {name: bit for bit, name in messages.ALARMS.items()}
 _EVENT_CODE = {name: code for code, name in messages.EVENT_CODES.items()}
 
@@ -188,6 +191,26 @@ class GatewayBus(BusClient):
         self.on_info(addr, info)
         return info
 
+    def _await_reply(self, addr, seq, deadline):
+        """As BusClient's, but blocked in select() on the port until bytes come, not in 1 ms
+        sleeps: each of those wakes needs the CPU and the GIL, which the faces answering Modbus
+        reads hold, and on a loaded machine the waits added up to doubled rounds."""
+        try:
+            fd = self.serial.fileno()
+        except (AttributeError, OSError, ValueError):  # a URL port (loop://) has no descriptor
+            return super()._await_reply(addr, seq, deadline)
+        while True:
+            data = self.serial.read(4096)
+            for raw in self.splitter.feed(data) if data else ():
+                reply = self._accept(raw, addr, seq)
+                if reply is not None:
+                    return reply
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            if not data:
+                select.select([fd], [], [], left)
+
 
 class FairQueue:
     """Requests of many clients: get() takes the oldest request of the next client in turn."""
@@ -219,6 +242,42 @@ class FairQueue:
             jobs = [j for q in self.queues.values() for j in q]
             self.queues.clear()
             return jobs
+
+
+class CatchUps:
+    """The stages a round found no new record on, each to be read again when its board's next
+    record is due: one period after the gateway last read a new record of it (a board records
+    once a period), then every `step` until it is in, at most MAX_CATCH_UPS times. So a stage is
+    read about when its board records, whatever the round's phase, and its served data is at
+    most about a period and a step old."""
+
+    def __init__(self, period, step):
+        self.period = period
+        self.step = step
+        self.due = {}  # stage -> [monotonic time of the next read, reads left]
+
+    def plan(self, stages, states):
+        now, wall = time.monotonic(), time.time()
+        for stage in stages:
+            read_at = states[stage.addr].read_at
+            expected = now + self.step if read_at is None else now + (read_at + self.period + CATCH_UP_MARGIN_S - wall)
+            self.due[stage] = [max(now + self.step / 2, expected), MAX_CATCH_UPS]
+
+    def next_due(self):
+        return min(d for d, _ in self.due.values()) if self.due else None
+
+    def take_due(self, now):
+        return [stage for stage, (d, _) in self.due.items() if d <= now]
+
+    def missed_again(self, read, still, now):
+        """After a catch-up read of `read`: done, but those `still` without a new record."""
+        for stage in read:
+            entry = self.due[stage]
+            entry[1] -= 1
+            if stage in still and entry[1] > 0:
+                entry[0] = now + self.step
+            else:
+                del self.due[stage]
 
 
 class Gateway:
@@ -324,20 +383,19 @@ class Gateway:
                 if missed and 2 * len(missed) > online:
                     # Most boards record just after our rounds: move the rounds after them.
                     next_round += min(CATCH_UP_S, self.period / 2)
-                step = min(CATCH_UP_S, self.period / 2)
-                catch_up = time.monotonic() + step if missed else None
-                catch_ups = served = 0
+                catch_ups = CatchUps(self.period, min(CATCH_UP_S, self.period / 2))
+                catch_ups.plan(missed, self.states)
+                served = 0
                 while not self.stopping.is_set():
                     now = time.monotonic()
-                    if catch_up is not None and now >= catch_up:
-                        missed = self._catch_up(missed)
-                        catch_ups += 1
-                        catch_up = time.monotonic() + step if missed and catch_ups < MAX_CATCH_UPS else None
+                    due = catch_ups.take_due(now)
+                    if due:
+                        catch_ups.missed_again(due, self._catch_up(due), time.monotonic())
                     wait = next_round - now
                     if wait <= 0 and served >= MIN_JOBS_BETWEEN_ROUNDS:
                         break
-                    if catch_up is not None:
-                        wait = min(wait, catch_up - now)
+                    if catch_ups.next_due() is not None:
+                        wait = min(wait, catch_ups.next_due() - now)
                     job = self.jobs.get(wait if wait > 0 else 0)
                     if job is None:
                         if wait <= 0:
