@@ -143,14 +143,24 @@ class Logger:
         self._store(saved, counts)
         self.rounds += 1
 
-    def read_backlog(self, stage):
-        """Between rounds: read one stage's new records and store them as a round does."""
+    def read_new_records(self, addrs):
+        """Read now, between two rounds, the records these stages made since the newest one read,
+        and store them as a round does (memory holding included): for a gateway whose round came
+        just before a board recorded. Only stages online and connected are read; one that does not
+        answer is left to the next round, which finds out and says so. Returns rows stored or held."""
         saved, counts = [_saved(s) for s in self.stages], (self.rows, self.events)
+        wanted = set(addrs)
         self._begin()
         try:
-            self._read_backlog(stage)
+            for stage in self.stages:
+                if stage.addr in wanted and stage.online and stage.connected:
+                    try:
+                        self._read_backlog(stage)
+                    except SxctlError:  # NoAnswer, RemoteError, a reset seen: the next round handles it
+                        stage.connected = False
         finally:
             self._store(saved, counts)
+        return self.rows - counts[0]
 
     # storing, and holding in memory what the store does not take
     def _begin(self):

@@ -164,6 +164,7 @@ class Beaker:
         self.temperature_c = 25.0
         self.railed_uv = None  # an electrode stuck at this potential instead
         self.ticks = 0
+        self.tick_s = 0.005  # real seconds between ticks: the board's clock runs that much faster
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -177,7 +178,7 @@ class Beaker:
             deadline = time.monotonic() + 5
             while not self.link.read() and time.monotonic() < deadline and not self.stop.is_set():
                 time.sleep(0.001)
-            time.sleep(0.005)  # leave the bus some room between ticks
+            time.sleep(self.tick_s)  # leave the bus some room between ticks
 
 
 @pytest.fixture(scope="module")

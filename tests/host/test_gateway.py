@@ -4,6 +4,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -16,7 +17,7 @@ import pytest
 from pymodbus.client import ModbusTcpClient
 from simboards import SXCTL, processes_under, start_sim
 from test_log import wait_for
-from sxproto import messages
+from sxproto import config_items, messages
 
 from sxctl import buslink
 from sxctl.bench.gateway import free_port
@@ -269,6 +270,43 @@ def test_writes_off_are_refused_and_never_reach_the_bus():
     assert ctx.refused_writes == 1
 
 
+def test_a_read_answered_without_pymodbus_carries_the_map_exactly():
+    from sxctl.gateway.core import StageState
+
+    raw = {name: i + 1 for i, name in enumerate(registers.FIELDS)}
+    now = [1000.0]
+    stage = StageState(4, 3.0, raw=raw, record=77, epoch=2, read_at=999.75, online=True, cal_time=400.0,
+                       clock=lambda: now[0])
+
+    class Gw:
+        addrs = [4]
+        states = {4: stage}
+    ctx = StagesContext(Gw())
+    words = registers.encode_input(stage)
+    assert registers.decode_input(words)["data_age_ms"] == 250
+    answer = ctx.read_input_answer(9, 0, 6, 4, 4, 16, 6)
+    assert answer == struct.pack(">HHHBBB6H", 9, 0, 15, 4, 4, 12, *words[16:22])
+    now[0] += 2.0  # the ages move with the clock, the rest comes from the packed block
+    whole = ctx.read_input_answer(1, 0, 6, 4, 4, 0, registers.BLOCK_SIZE)
+    assert list(struct.unpack(">%dH" % registers.BLOCK_SIZE, whole[9:])) == registers.encode_input(stage)
+    assert registers.decode_input(registers.encode_input(stage))["data_age_ms"] == 2250
+    # anything else goes to pymodbus's path, which answers with the exception it calls for
+    for request in ((1, 0, 6, 5, 4, 0, 1), (1, 0, 6, 4, 3, 0, 1), (1, 0, 6, 4, 4, 0, 126), (1, 0, 6, 4, 4, 111, 2),
+                    (1, 0, 6, 4, 4, 0, 0), (1, 1, 6, 4, 4, 0, 1), (1, 0, 7, 4, 4, 0, 1)):
+        assert ctx.read_input_answer(*request) is None, request
+
+
+def test_reads_sent_back_to_back_are_answered_in_order(served):
+    with socket.create_connection(("127.0.0.1", served.modbus_port), timeout=5) as s:
+        s.sendall(b"".join(struct.pack(">HHHBBHH", tid, 0, 6, 2, 4, 0, 4) for tid in (1, 2, 3)))
+        data = b""
+        while len(data) < 3 * 17:
+            chunk = s.recv(4096)
+            assert chunk, "the gateway closed the connection"
+            data += chunk
+    assert [struct.unpack_from(">HHHBBB", data, 17 * i)[0::4] for i in range(3)] == [(1, 4), (2, 4), (3, 4)]
+
+
 def test_modbus_writes_from_the_allowed_address_only(served):
     gw = served.api()
     other, allowed = served.client(), served.client(ALLOWED)
@@ -342,6 +380,169 @@ def test_verbs_go_through_the_gateway(served):
         gw.close()
 
 
+def contiguous(served):
+    """Each stage's logged records of its newest boot, with none missing or doubled, and no gap row."""
+    for a in STAGES:
+        got = served.rows(a, served.epoch(a))
+        assert got == list(range(got[0], got[0] + len(got))), "stage %d: a record missing or doubled" % a
+    with sqlite3.connect(served.db) as c:
+        assert c.execute("SELECT COUNT(*) FROM gaps").fetchone() == (0,)
+
+
+def test_every_verb_works_through_the_gateway_while_it_logs(served):
+    bus = served.sim.bus
+    rows = {a: len(served.rows(a)) for a in STAGES}
+    gw = served.api()
+    try:
+        # set: echoed as the board applied it, and applied; on the keyed stage too, which the gateway
+        # signs for a client that holds no key (it has the gateway's token)
+        for addr in (2, KEYED):
+            done = served.sxctl("set", "--bus", bus, "--addr", str(addr), "ph_setpoint=2.35", "mode=hold")
+            assert (done.returncode, done.stderr) == (0, ""), done.stderr
+            assert done.stdout == ("board %d: ph_setpoint = 2.350 pH\nboard %d: mode = hold, manual base dose "
+                                   "0.00 mL/min\n" % (addr, addr))
+            now = telemetry(gw, addr)
+            assert (now["ph_setpoint"], now["mode"]) == (2350, 3)
+        # refused before sending, and refused for want of an answer: the direct-use texts and exit codes
+        rule = served.sxctl("set", "--bus", bus, "--addr", "2", "ph_low_alarm=3.0")
+        assert rule.returncode == 1 and rule.stderr.startswith("sxctl set: error: board 2 would refuse "
+                                                               "ph_low_alarm=3.0, so it was not sent")
+        assert telemetry(gw, 2)["ph_setpoint"] == 2350
+        # config diff and apply: what would change, applied all or none and read back, then up to date
+        config = served.folder / "config.toml"
+        config.write_text(served.plant.read_text().replace('role = "extraction"\n',
+                                                           'role = "extraction"\nph_setpoint = 2.2\n'
+                                                           'ph_dev_warn = 0.25\n'))
+        diff = served.sxctl("config", "diff", str(config), "--json")
+        assert diff.returncode == 0, diff.stderr
+        changes = {r["address"]: r["changes"] for r in json.loads(diff.stdout)}
+        assert changes[2]["ph_setpoint"] == {"board": "2.350 pH", "plant": "2.200 pH"}
+        applied = served.sxctl("config", "apply", str(config))
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        assert applied.stdout.splitlines()[-1] == "3 of 3 boards match the plant file"
+        assert all(telemetry(gw, a)["ph_setpoint"] == 2200 for a in STAGES)
+        again = served.sxctl("config", "diff", str(config))
+        assert again.returncode == 0 and again.stdout.count("up to date (config version") == 3, again.stdout
+        # key status: the keyed board's key, read through the gateway
+        status = served.sxctl("key", "status", "--bus", bus, "--addr", str(KEYED), "--key-file", str(served.key_file))
+        assert status.returncode == 0, status.stderr
+        assert "signed writes     yes, with key" in status.stdout and "this host's key   the same key" in status.stdout
+    finally:
+        gw.close()
+    # export and plot read the log the gateway keeps writing
+    csv_out = served.sxctl("export", served.db, "--csv", "-", "--stage", "2")
+    assert csv_out.returncode == 0, csv_out.stderr
+    lines = csv_out.stdout.splitlines()
+    assert lines[0].startswith("time,stage,ph,") and len(lines) > rows[2] and all(",2," in ln for ln in lines[1:])
+    png = served.folder / "live.png"
+    plot = served.sxctl("plot", served.db, "-o", str(png))
+    assert plot.returncode == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", plot.stderr
+    wait_for(lambda: all(len(served.rows(a)) >= rows[a] + 2 for a in STAGES), what="the logger going on")
+    contiguous(served)
+
+
+def test_a_gateway_named_with_gateway_and_a_second_logger_refused(served):
+    found = state.find(served.sim.bus, served.state_dir)
+    elsewhere = dict(served.env, SXCTL_STATE_DIR=str(served.folder / "nothing-here"))
+
+    def run(*args, env=served.env):
+        return subprocess.run(SXCTL + list(args), capture_output=True, text=True, timeout=60, env=env)
+    # A process that does not find the state file: the bus lock names the gateway and says what to do
+    lost = run("info", "--bus", served.sim.bus, "--addr", "1", env=elsewhere)
+    assert lost.returncode == 1 and "in use by `sxctl serve`" in lost.stderr and "--gateway SOCKET" in lost.stderr
+    # --gateway as the socket, a unix:// URL, or the state file; the gateway knows its bus
+    for target in (found["api"], "unix://" + found["api"], str(state.paths(served.sim.bus, served.state_dir)[0])):
+        info = run("info", "--gateway", target, "--addr", "1", "--json", env=elsewhere)
+        assert info.returncode == 0, info.stderr
+        assert json.loads(info.stdout)["host_link"]["sent"] > 10  # the gateway's own counters
+    ack = run("monitor", "--gateway", found["api"], "--ack", "2", env=dict(elsewhere, SXCTL_GATEWAY=found["api"]))
+    assert ack.returncode == 0, ack.stderr  # a write: the token file beside the socket lets it through
+    other = run("info", "--gateway", found["api"], "--bus", "/dev/null", "--addr", "1", env=elsewhere)
+    assert other.returncode == 1 and "holds bus %s, not /dev/null" % served.sim.bus in other.stderr
+    gone = run("info", "--gateway", str(served.folder / "none.sock"), "--addr", "1", env=elsewhere)
+    assert gone.returncode == 1 and "no gateway answers on" in gone.stderr
+    # a second logger on the bus is refused, naming the gateway and its log
+    for args in (("--bus", served.sim.bus), ("--gateway", found["api"])):
+        second = run("log", *args, "--stage", "1-3", "--db", str(served.folder / "second.sqlite"), "--duration", "1")
+        assert second.returncode == 1, second.stderr
+        assert ("held by the gateway `sxctl serve` (pid %d), which logs stages 1,2,3 into %s"
+                % (served.proc.pid, served.db)) in second.stderr
+        assert "sxctl export %s" % served.db in second.stderr
+    assert not (served.folder / "second.sqlite").exists()
+
+
+def test_a_scripted_ph_calibration_through_the_gateway_while_it_logs(tmp_path):
+    """One board whose electrode sits in a simulated beaker (test_calibrate's), served by its own
+    gateway: `sxctl calibrate ph --yes` through it gives the electrode's slope and offset."""
+    from test_calibrate import OFFSET_UV, SLOPE, Beaker
+
+    from sxctl import boards
+    from sxctl.sim import plantlink
+    from sxctl.sim.instruments import electrode_uv
+    from sxctl.sim.simulator import Simulator
+
+    sim = Simulator(1, heapsize="%dK" % boards.load("unix-sim")["heap_kb"], plant_link=True)
+    sim.plant_links[1].preload(plantlink.sense_record(0, ph_uv=electrode_uv(7.0, 25.0, OFFSET_UV, SLOPE)))
+    beaker = Beaker(sim.plant_links[1])
+    beaker.tick_s = 0.25  # the board's clock at about 4x: its records stay near the host's time
+    sim.start()
+    halt = sim.run_in_background()
+    beaker.thread.start()
+    env = dict(os.environ, SXCTL_STATE_DIR=str(tmp_path / "state"), PYTHONUNBUFFERED="1")
+    db = tmp_path / "log.sqlite"
+    serve = cal = None
+    try:
+        sim.wait_ready()
+        serve = subprocess.Popen(SXCTL + ["serve", "--bus", sim.bus.path, "--stage", "1", "--db", str(db),
+                                          "--modbus", "off"], stdout=subprocess.DEVNULL,
+                                 stderr=open(tmp_path / "serve.err", "w"), env=env)
+        found = wait_for(lambda: serve.poll() is not None or state.find(sim.bus.path, tmp_path / "state"),
+                         what="the gateway's state file")
+        assert serve.poll() is None, (tmp_path / "serve.err").read_text()
+        cal = subprocess.Popen(SXCTL + ["calibrate", "ph", "--bus", sim.bus.path, "--addr", "1", "--yes",
+                                        "--points", "7.00,4.00", "--temperature", "25", "--settle", "0.3",
+                                        "--stable-timeout", "60"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        said = []
+        for line in cal.stdout:  # the operator moves the probe when told to
+            said.append(line)
+            if "put it in the pH 4.00 buffer" in line:
+                beaker.ph = 4.0
+        assert cal.wait(30) == 0, "".join(said)
+        committed = [ln for ln in said if ln.startswith("committed: calibration id ")]
+        assert committed and "verdict: ok\n" in said, "".join(said)
+        cal_id = int(committed[0].split()[-1])
+        gw = api.GatewayBus(found)
+        try:
+            def item(name):
+                return gw.request(1, messages.CONFIG_READ, {"item": config_items.BY_NAME[name].id},
+                                  messages.CONFIG_VALUE).values["value"]
+            assert abs(item("ph_cal_offset") - OFFSET_UV) <= 200  # µV
+            assert abs(item("ph_cal_slope_acid") - SLOPE * 10000) <= 10  # 0.01 %
+            assert item("ph_cal_id") == cal_id
+            # the gateway saw it: its logger stored the calibration event, its state the new id
+            wait_for(lambda: gw.call({"op": "snapshot"})["stages"][0]["cal_id"] == cal_id,
+                     what="the gateway's calibration id")
+        finally:
+            gw.close()
+        serve.send_signal(signal.SIGTERM)
+        assert serve.wait(30) == 0, (tmp_path / "serve.err").read_text()
+        with sqlite3.connect(db) as c:
+            assert c.execute("SELECT COUNT(*) FROM events WHERE kind = 'calibration'").fetchone()[0] >= 1
+            assert c.execute("SELECT COUNT(*) FROM gaps").fetchone() == (0,)
+            got = [r[0] for r in c.execute("SELECT record FROM telemetry WHERE epoch = (SELECT MAX(epoch) FROM "
+                                           "telemetry) ORDER BY record")]
+        assert len(got) > 10 and got == list(range(got[0], got[0] + len(got)))
+    finally:
+        for proc in (cal, serve):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+        halt()
+        beaker.stop.set()
+        sim.close()
+
+
 def test_a_flooding_client_starves_neither_the_logger_nor_another_client(served):
     import threading
     stop, done = threading.Event(), []
@@ -397,6 +598,34 @@ def test_fair_queue_takes_clients_in_turn():
     q.put("b", "b1")
     assert [q.get(0) for _ in range(8)] == ["a0", "b0", "c0", "a1", "b1", "a2", "a3", "a4"]
     assert q.get(0) is None
+
+
+def test_a_missed_stage_is_read_again_when_its_next_record_is_due():
+    import time
+
+    from sxctl.gateway.core import CATCH_UP_MARGIN_S, MAX_CATCH_UPS, CatchUps, StageState
+
+    class Stage:
+        def __init__(self, addr):
+            self.addr = addr
+    late, new, never = Stage(1), Stage(2), Stage(3)
+    wall = time.time()
+    states = {1: StageState(1, 3.0, read_at=wall - 0.4), 2: StageState(2, 3.0, read_at=wall - 0.95),
+              3: StageState(3, 3.0)}
+    plan = CatchUps(period=1.0, step=0.1)
+    start = time.monotonic()
+    plan.plan([late, new, never], states)
+    due = {s.addr: d for s, (d, _) in plan.due.items()}
+    # stage 1 recorded 0.4 s ago: its next record is due in 0.6 s, not at the next step
+    assert 0.6 + CATCH_UP_MARGIN_S - 0.05 <= due[1] - start <= 0.6 + CATCH_UP_MARGIN_S + 0.05
+    # stage 2's next record is due about now, stage 3 never gave one: read one half step on
+    assert due[2] - start == pytest.approx(0.05, abs=0.05) and due[3] - start == pytest.approx(0.1, abs=0.05)
+    assert plan.take_due(start + 0.2) == [new, never]
+    plan.missed_again([new, never], [never], start + 0.2)  # stage 2 got its record, stage 3 did not
+    assert set(plan.due) == {late, never} and plan.due[never][0] == pytest.approx(start + 0.3)
+    for _ in range(MAX_CATCH_UPS - 1):  # a board that does not record costs at most MAX_CATCH_UPS reads
+        plan.missed_again([never], [never], start + 0.3)
+    assert set(plan.due) == {late}
 
 
 def test_fuzzed_and_bad_frames_get_exceptions_and_change_nothing(served):
@@ -542,7 +771,27 @@ def test_a_silent_board_reads_offline_and_nan_then_comes_back(served):
         mb.close()
 
 
+# Verbs whose output does not move with the clock: through the gateway and direct, byte for byte.
+SAME_AS_DIRECT = (("config", "diff"), ("set", "--addr", "9", "ph_setpoint=2.5"),
+                  ("set", "--addr", "2", "ph_low_alarm=3.0"), ("info", "--addr", "9"), ("key", "status", "--addr", "1"),
+                  ("key", "status", "--addr", "9"), ("calibrate", "flow_aq", "--addr", "1", "--yes", "--points", "1000"),
+                  ("monitor", "--stage", "9", "--once"))
+
+
+def same_as_direct(served):
+    out = []
+    for verb in SAME_AS_DIRECT:
+        done = served.sxctl(*verb, *([] if verb[0] == "config" else ["--plant"]), str(served.plant))
+        # a signing counter moves with every round of the gateway's keepalive, monitor shows the time
+        text = "".join(ln for ln in done.stdout.splitlines(True) if not ln.startswith(("counter", "stored floor")))
+        text = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", "TIME", text)
+        out.append((verb, done.returncode, text, done.stderr))
+    return out
+
+
 def test_sigterm_then_restart_loses_no_record(served):
+    through = same_as_direct(served)
+    assert [o[1] for o in through] == [0, 1, 1, 1, 0, 1, 1, 1]
     served.proc.send_signal(signal.SIGTERM)
     assert served.proc.wait(30) == 0, served.log()
     assert state.find(served.sim.bus, served.state_dir) is None  # the state file went with it
@@ -553,6 +802,8 @@ def test_sigterm_then_restart_loses_no_record(served):
         def latest(a):
             return bus.request(a, messages.BACKLOG_READ, {"since": 0, "count": 0}, expect=messages.BACKLOG).values["latest"]
         wait_for(lambda: all(latest(a) > stored[a] + 2 for a in STAGES), what="the boards recording on")
+    for gw_run, direct in zip(through, same_as_direct(served)):
+        assert gw_run == direct  # the same output, errors and exit codes as through the gateway
     served.start()
     wait_for(lambda: all(served.rows(a)[-1] > stored[a] + 1 for a in STAGES), what="records after the restart")
     for a in STAGES:

@@ -50,11 +50,16 @@ def plant_options(p):
                         "$SXCTL_PLANT_KEY); reads need none")
 
 
-def bus_port(p, plant=True):
+def bus_port(p, plant=True, gateway=True):
     p.add_argument("--bus", "--port", dest="bus", metavar="PORT",
                    help="bus serial port, e.g. /dev/ttyUSB0 or the sim's bus pty (default: the plant "
                         "file's [bus] port; --port is the old spelling)")
     p.add_argument("--baud", type=int, default=None, help="bus baud rate (default: the plant file's, else 115200)")
+    if gateway:
+        p.add_argument("--gateway", metavar="SOCKET",
+                       help="go through this running `sxctl serve`: its client API socket (a path or "
+                            "unix:///path) or its state file (default: $SXCTL_GATEWAY, else the gateway "
+                            "whose state file says it holds the bus)")
     if plant:
         plant_options(p)
     else:  # the verb names its plant file itself
@@ -124,17 +129,53 @@ def plant_key(args, plant):
 
 def open_bus(args, plant=None, program=None, **options):
     """A BusClient on the bus this command names, holding the bus for `program` and signing with
-    the command's key; the gateway's client when a running `sxctl serve` holds that bus."""
+    the command's key; the gateway's client when a running `sxctl serve` holds that bus, or
+    --gateway (or $SXCTL_GATEWAY) names one."""
+    from ..gateway import api  # through a running `sxctl serve` if one holds the bus
+
+    target = getattr(args, "gateway", None) or os.environ.get(api.GATEWAY_ENV)
+    if target:
+        return api.connect(target, args.bus)  # the gateway knows its bus: --bus only checks it
+    port = _port(args, plant)
+    baud = args.baud or (plant.baud if plant is not None else None) or 115200
+    return api.bus_for(port, baud=baud, key=plant_key(args, plant), holder=program or "sxctl " + args.verb,
+                       **options)
+
+
+def _port(args, plant):
     from ..errors import SxctlError
-    from ..gateway.api import bus_for  # through a running `sxctl serve` if one holds the bus
 
     port = args.bus or (plant.port if plant is not None else None)
     if not port:
         raise SxctlError("no bus port: give --bus PORT, or --plant FILE with port in its [bus] (or set "
                          "$%s, or put a %s here)" % (PLANT_ENV, PLANT_HERE))
-    baud = args.baud or (plant.baud if plant is not None else None) or 115200
-    return bus_for(port, baud=baud, key=plant_key(args, plant), holder=program or "sxctl " + args.verb,
-                   **options)
+    return port
+
+
+def refuse_gateway(args, plant, program):
+    """For a verb that must hold the bus itself (`sxctl log`): refuse, naming the gateway and what
+    to do, when a running `sxctl serve` holds the bus (or --gateway names one)."""
+    from ..errors import SxctlError
+    from ..gateway import api, state
+
+    target = getattr(args, "gateway", None) or os.environ.get(api.GATEWAY_ENV)
+    if target:
+        with api.connect(target, args.bus) as bus:
+            held = bus.state
+    else:
+        held = state.find(_port(args, plant))
+        if held is None:
+            return
+        try:
+            api.GatewayBus(held).close()
+        except api.GatewayGone:
+            return  # a killed gateway's leftover: nobody holds the bus
+    db = held.get("db") or "DB"
+    raise SxctlError(
+        "bus %s is held by the gateway `sxctl serve` (pid %s), which logs stages %s into %s already: read that "
+        "log (sxctl export %s --csv -), or stop the gateway (SIGTERM; systemctl stop sxctl-serve) before %s "
+        "takes the bus" % (held["bus"], held.get("pid", "?"), ",".join(map(str, held.get("stages") or [])) or "-",
+                           db, db, program))
 
 
 def heap_size(text):

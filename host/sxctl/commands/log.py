@@ -57,6 +57,7 @@ def run(args):
     signal.signal(signal.SIGTERM, lambda *_: stop.append(signal.SIGTERM))
     signal.signal(signal.SIGINT, lambda *_: stop.append(signal.SIGINT))
     status = StatusLine()
+    common.refuse_gateway(args, plant, "sxctl log")  # one logger per bus: a gateway logs it already
     sink = SQLiteStore(args.db, foreign_ok=False)
     try:
         with common.open_bus(args, plant) as bus:

@@ -16,7 +16,7 @@ STATUS_PERIOD_S = 1.0
 
 
 def add_arguments(p):
-    common.bus_port(p)
+    common.bus_port(p, gateway=False)
     common.stage_arguments(p)
     p.add_argument("--db", required=True, help="SQLite log file (created if missing; an existing one is continued "
                                                "where it ends, as `sxctl log` does)")

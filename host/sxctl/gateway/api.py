@@ -121,8 +121,10 @@ class ApiFace:
         op = request.get("op")
         if op == "hello":
             gw = self.gw
-            return {"ok": True, "api": API_VERSION, "bus": gw.port, "stages": gw.addrs, "pid": os.getpid(),
-                    "fingerprint": buslink.FINGERPRINT, "period": gw.period, "stale_s": gw.stale_s}
+            return {"ok": True, "api": API_VERSION, "bus": gw.port, "bus_realpath": os.path.realpath(gw.port),
+                    "stages": gw.addrs, "pid": os.getpid(), "fingerprint": buslink.FINGERPRINT,
+                    "period": gw.period, "stale_s": gw.stale_s, "db": gw.db,
+                    "token_file": getattr(gw, "token_file", None)}
         if op == "status":
             return {"ok": True, "status": self.gw.status(), "stats": self.gw.bus.stats.as_dict()}
         if op == "snapshot":
@@ -176,26 +178,43 @@ class Reply:
 
 
 class GatewayBus:
-    """BusClient's interface (request, hello, signing_state, stats, port) through a gateway."""
+    """BusClient's interface (request, hello, signing_state, stats, port) through a gateway.
 
-    def __init__(self, state):
-        self.state = state
-        self.port = state["bus"]  # the same output as direct use
-        self.token = None
-        from . import state as state_mod
-        self.token = state_mod.read_token(state)
-        self.stats = buslink.LinkStats()
+    From a state file (`state`: what state.find returned), or from the socket alone
+    (`socket_path`, as --gateway names it): then the gateway's hello says which bus it holds."""
+
+    def __init__(self, state=None, socket_path=None):
+        path = socket_path or state["api"]
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            self.sock.connect(state["api"])
+            self.sock.connect(path)
         except (FileNotFoundError, ConnectionRefusedError):
             self.sock.close()
+            if state is None:
+                raise SxctlError("no gateway answers on %s: start `sxctl serve` for that bus, or leave out "
+                                 "--gateway (and $%s) to use the bus directly" % (path, GATEWAY_ENV)) from None
             raise GatewayGone(state) from None
         except OSError as e:
             self.sock.close()
+            if state is None:
+                raise SxctlError("cannot reach a gateway on %s (%s): give the socket path of a running "
+                                 "`sxctl serve` (its state file's \"api\")" % (path, e.strerror or e)) from None
             raise SxctlError("a gateway (pid %d) holds %s but its socket %s does not answer (%s); stop it or "
                              "wait until it has started" % (state["pid"], state["bus"], state["api"], e)) from None
         self.file = self.sock.makefile("rwb")
+        self.token = None
+        if state is None:
+            hello = self.call({"op": "hello"})
+            if not hello.get("ok") or "bus" not in hello:
+                self.close()
+                raise SxctlError("%s does not answer as an sxctl gateway does: give the socket of a running "
+                                 "`sxctl serve`" % path)
+            state = dict(hello, api=path)
+        self.state = state
+        self.port = state["bus"]  # the same output as direct use
+        from . import state as state_mod
+        self.token = state_mod.read_token(state)
+        self.stats = buslink.LinkStats()
 
     def call(self, request):
         if self.token:
@@ -209,7 +228,8 @@ class GatewayBus:
         else:
             why = "it closed the connection"
         if not line:
-            raise SxctlError("the gateway on %s stopped answering (%s); see its log" % (self.state["bus"], why))
+            where = self.state["bus"] if getattr(self, "state", None) else "its socket"
+            raise SxctlError("the gateway on %s stopped answering (%s); see its log" % (where, why))
         return json.loads(line)
 
     def request(self, addr, message, values=None, expect=None):
@@ -225,6 +245,10 @@ class GatewayBus:
 
     def signing_state(self, addr):
         return self.request(addr, messages.SIGNING_READ, expect=messages.SIGNING_STATE).values
+
+    def keepalive(self, addr):
+        """Nothing: the gateway's own rounds hold every keyed board's link (BusClient.keepalive)."""
+        return None
 
     def _stats(self, answer):
         for k, v in answer.get("stats", {}).items():
@@ -256,10 +280,46 @@ def _error(addr, message, answer):
     return e
 
 
+GATEWAY_ENV = "SXCTL_GATEWAY"
+
+
+def socket_of(target):
+    """The client API socket that --gateway names: its path, a unix:// URL, or the gateway's state
+    file (`<bus>.json`)."""
+    for scheme in ("unix://", "unix:"):
+        if target.startswith(scheme):
+            target = target[len(scheme):]
+            break
+    else:
+        if "://" in target:
+            raise SxctlError("--gateway %s: a gateway's client API is a Unix socket; give its path (e.g. "
+                             "/run/sxctl/dev_ttyUSB0.sock) or unix:///path" % target)
+    if target.endswith(".json"):
+        try:
+            with open(target) as f:
+                return json.load(f)["api"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise SxctlError("--gateway %s: not a gateway's state file (%s)" % (target, e)) from None
+    return target
+
+
+def connect(target, port=None):
+    """The gateway --gateway names; refused if it holds another bus than `port` (when given)."""
+    bus = GatewayBus(socket_path=socket_of(target))
+    if port is not None and os.path.realpath(port) != bus.state.get("bus_realpath"):
+        theirs = bus.state["bus"]
+        bus.close()
+        raise SxctlError("the gateway on %s holds bus %s, not %s: leave out --bus, or name the gateway of %s"
+                         % (target, theirs, port, port))
+    return bus
+
+
 def bus_for(port, baud=115200, **kw):
     """The bus for a verb: through the gateway whose state file says it holds `port`, else the port
     itself."""
     from . import state
+
+    from ..buslock import BusBusy
 
     found = state.find(port)
     if found is not None:
@@ -267,4 +327,12 @@ def bus_for(port, baud=115200, **kw):
             return GatewayBus(found)
         except GatewayGone:
             pass
-    return buslink.BusClient(port, baud=baud, **kw)
+    try:
+        return buslink.BusClient(port, baud=baud, **kw)
+    except BusBusy as e:
+        if "`sxctl serve`" not in str(e):
+            raise
+        # A gateway holds the bus, but its state file is not where this process looks.
+        raise BusBusy("%s: its state file is not in %s; name it with --gateway SOCKET (or $%s), or give "
+                      "this process the gateway's state folder ($%s)" % (e, state.folder(), GATEWAY_ENV,
+                                                                         state.ENV)) from None

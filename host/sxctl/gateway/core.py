@@ -5,9 +5,12 @@ requests, taking one request of each waiting client in turn, so a busy client ca
 another and none can starve the logger (a round starts when it is due, after at most the
 request in progress). After a round that ran late, still up to MIN_JOBS_BETWEEN_ROUNDS requests
 go before the next one, so the logger cannot starve an operator's write either. A stage whose
-round found no new record (the round came just before the board recorded) is read once more
-CATCH_UP_S later, so what the faces serve is at most about one period old; when most stages
-missed, the rounds move that much later, after the boards' recording.
+round found no new record (the round came just before the board recorded, or a busy machine
+made the board record late) is read again when its next record is due, one period after its
+last one was read, then every CATCH_UP_S until it is in (CatchUps): so what the faces serve is
+at most about one period and one step old, not two periods, and a stage whose phase is just
+after the round's is read when its board records, not when the round passes; when most stages
+missed, the rounds move one step later, after the boards' recording.
 
 The faces (logger, client API, Modbus) read what the thread keeps current: a StageState per
 stage, replaced whole as soon as a new record of the stage is stored and after each round, so a
@@ -16,6 +19,8 @@ reader never waits on the bus and never sees half an update.
 import collections
 import concurrent.futures
 import logging
+import select
+import sys
 import threading
 import time
 
@@ -28,9 +33,12 @@ from . import registers
 
 log = logging.getLogger("sxctl.serve")
 MIN_JOBS_BETWEEN_ROUNDS = 4
+GIL_SWITCH_S = 0.001
 # A round that found no new record of a stage came just before its board recorded (records come
 # once a period): read that stage again this much later, not a whole period later.
-CATCH_UP_S = 0.2
+CATCH_UP_S = 0.1
+MAX_CATCH_UPS = 4  # a board that does not record (a clock stopped) costs at most this many reads a round
+CATCH_UP_MARGIN_S = 0.03  # after a record is due: the board's scan and the reply take this long
 _ALARM_BIT = {name: bit for bit, name in messages.ALARMS.items()}
 _EVENT_CODE = {name: code for code, name in messages.EVENT_CODES.items()}
 
@@ -186,6 +194,26 @@ class GatewayBus(BusClient):
         self.on_info(addr, info)
         return info
 
+    def _await_reply(self, addr, seq, deadline):
+        """As BusClient's, but blocked in select() on the port until bytes come, not in 1 ms
+        sleeps: each of those wakes needs the CPU and the GIL, which the faces answering Modbus
+        reads hold, and on a loaded machine the waits added up to doubled rounds."""
+        try:
+            fd = self.serial.fileno()
+        except (AttributeError, OSError, ValueError):  # a URL port (loop://) has no descriptor
+            return super()._await_reply(addr, seq, deadline)
+        while True:
+            data = self.serial.read(4096)
+            for raw in self.splitter.feed(data) if data else ():
+                reply = self._accept(raw, addr, seq)
+                if reply is not None:
+                    return reply
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            if not data:
+                select.select([fd], [], [], left)
+
 
 class FairQueue:
     """Requests of many clients: get() takes the oldest request of the next client in turn."""
@@ -219,6 +247,42 @@ class FairQueue:
             return jobs
 
 
+class CatchUps:
+    """The stages a round found no new record on, each to be read again when its board's next
+    record is due: one period after the gateway last read a new record of it (a board records
+    once a period), then every `step` until it is in, at most MAX_CATCH_UPS times. So a stage is
+    read about when its board records, whatever the round's phase, and its served data is at
+    most about a period and a step old."""
+
+    def __init__(self, period, step):
+        self.period = period
+        self.step = step
+        self.due = {}  # stage -> [monotonic time of the next read, reads left]
+
+    def plan(self, stages, states):
+        now, wall = time.monotonic(), time.time()
+        for stage in stages:
+            read_at = states[stage.addr].read_at
+            expected = now + self.step if read_at is None else now + (read_at + self.period + CATCH_UP_MARGIN_S - wall)
+            self.due[stage] = [max(now + self.step / 2, expected), MAX_CATCH_UPS]
+
+    def next_due(self):
+        return min(d for d, _ in self.due.values()) if self.due else None
+
+    def take_due(self, now):
+        return [stage for stage, (d, _) in self.due.items() if d <= now]
+
+    def missed_again(self, read, still, now):
+        """After a catch-up read of `read`: done, but those `still` without a new record."""
+        for stage in read:
+            entry = self.due[stage]
+            entry[1] -= 1
+            if stage in still and entry[1] > 0:
+                entry[0] = now + self.step
+            else:
+                del self.due[stage]
+
+
 class Gateway:
     """One bus, its logger and its faces. start() opens the bus and starts the bus thread and every
     face; stop() stops the faces, ends the logger after its round and closes bus and store."""
@@ -248,6 +312,10 @@ class Gateway:
 
     # life
     def start(self):
+        # The bus thread waits for each reply in 1 ms sleeps, and every wake needs the GIL, which a
+        # face answering reads back to back holds for up to the switch interval (5 ms by default):
+        # under full Modbus load that doubled the logger's rounds. A 1 ms interval bounds that wait.
+        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_S))
         self.bus = GatewayBus(self.port, baud=self.baud, key=self.key, holder="sxctl serve", on_info=self._on_info)
         ready = threading.Event()
         self.thread = threading.Thread(target=self._run_bus, args=(ready,), name="bus", daemon=True)
@@ -318,18 +386,19 @@ class Gateway:
                 if missed and 2 * len(missed) > online:
                     # Most boards record just after our rounds: move the rounds after them.
                     next_round += min(CATCH_UP_S, self.period / 2)
-                catch_up = time.monotonic() + min(CATCH_UP_S, self.period / 2) if missed else None
+                catch_ups = CatchUps(self.period, min(CATCH_UP_S, self.period / 2))
+                catch_ups.plan(missed, self.states)
                 served = 0
                 while not self.stopping.is_set():
                     now = time.monotonic()
-                    if catch_up is not None and now >= catch_up:
-                        self._catch_up(missed)
-                        catch_up = None
+                    due = catch_ups.take_due(now)
+                    if due:
+                        catch_ups.missed_again(due, self._catch_up(due), time.monotonic())
                     wait = next_round - now
                     if wait <= 0 and served >= MIN_JOBS_BETWEEN_ROUNDS:
                         break
-                    if catch_up is not None:
-                        wait = min(wait, catch_up - now)
+                    if catch_ups.next_due() is not None:
+                        wait = min(wait, catch_ups.next_due() - now)
                     job = self.jobs.get(wait if wait > 0 else 0)
                     if job is None:
                         if wait <= 0:
@@ -359,15 +428,11 @@ class Gateway:
         return missed
 
     def _catch_up(self, stages):
-        """Read the backlog of stages whose round came just before their board's next record, again
-        CATCH_UP_S later: so the served data is at most about one period old, not two."""
-        for stage in stages:
-            try:
-                self.logger._read_backlog(stage)
-            except Exception as e:  # the next round finds out and says what
-                log.debug("stage %d: catch-up read failed: %s", stage.addr, e)
-        self.sink.flush()
+        """Read again the backlog of stages whose round came before their board's next record;
+        returns those still without it (online ones: an offline stage is left to the rounds)."""
+        self.logger.read_new_records([stage.addr for stage in stages])
         self._publish()
+        return [s for s in stages if s.online and s.addr not in self.sink.fresh]
 
     def _publish(self):
         for stage in self.logger.stages:

@@ -180,6 +180,26 @@ def encode_input(state):
     return regs
 
 
+_AGES = ("data_age_ms", "cal_age_s")
+
+
+def input_bytes(state):
+    """encode_input(state) as the big-endian bytes a read answer carries: packed once per state
+    (and per fresh/stale), the ages written into a copy at every read."""
+    fresh = state.fresh()
+    key = ("bytes", fresh)
+    packed = state.cache.get(key)
+    if packed is None:
+        cached = state.cache.get(fresh)
+        if cached is None:
+            cached = state.cache[fresh] = _encode(state)
+        packed = state.cache[key] = struct.pack(">%dH" % BLOCK_SIZE, *cached)
+    out = bytearray(packed)
+    for name, value in zip(_AGES, (state.age_ms(), state.cal_age_s())):
+        struct.pack_into(">I", out, 2 * BY_NAME[name].address, min(value, 0xFFFFFFFF))
+    return out
+
+
 def _encode(state):
     regs = [0] * BLOCK_SIZE
     values = state.values()  # {name: raw or None (invalid)}
