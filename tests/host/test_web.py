@@ -13,7 +13,6 @@ import urllib.error
 import urllib.request
 
 import pytest
-from plantdriver import PlantDriver, Stage
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.common.exceptions import StaleElementReferenceException
@@ -26,6 +25,7 @@ from sxctl import store
 from sxctl.bench.gateway import free_port
 from sxctl.gateway import api, state
 from sxctl.gateway.web import auth
+from sxctl.sim.steady import PlantDriver, Stage
 
 STAGES = (1, 2, 3, 4)
 FAULTY = 2  # the stage whose pH electrode the test takes to the rail

@@ -9,7 +9,8 @@ const FIELDS = {  // what a tile shows: label, unit, decimals
   aq_pump: ["Pump aq", "%", 1], org_pump: ["Pump org", "%", 1],
 };
 const state = { overview: null, received: 0, session: { user: null, csrf: null, logins: false },
-                trend: null, span: 28800, live: true, end: null };
+                trend: null, span: 28800, live: true, end: null,
+                firstShown: undefined, records: {}, readToPage: [] };
 window.sx = state;  // for people debugging in the console, and for the tests
 
 function el(tag, attrs, ...kids) {
@@ -114,6 +115,15 @@ function onOverview(o) {
   state.overview = o;
   state.received = Date.now();
   render();
+  // what the bench reads: when the tiles were first drawn, and how long after the gateway read a
+  // record the page showed it (the gateway's clock is this machine's when both run here)
+  if (state.firstShown === undefined) state.firstShown = performance.now();
+  for (const s of o.stages) {
+    if (!s.fresh || s.record === state.records[s.addr]) continue;
+    if (state.records[s.addr] !== undefined) state.readToPage.push(state.received - (o.now * 1000 - s.data_age_ms));
+    state.records[s.addr] = s.record;
+  }
+  if (state.readToPage.length > 2000) state.readToPage.splice(0, 1000);
   loadAlarms();
   liveTrend(o);
 }

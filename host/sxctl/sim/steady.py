@@ -1,12 +1,13 @@
-"""A plant for host tests: writes each virtual board's SENSE records in real time over its plant
-link (docs/plant-link.md), with steady signals a test can change, e.g. a pH electrode at the rail."""
+"""A steady plant in real time, for the web view's tests and bench: writes each virtual board's
+SENSE records over its plant link (docs/plant-link.md) from signals a caller sets and changes,
+e.g. a pH electrode taken to the rail. Boards from `sxctl sim --plant-link`."""
 import os
 import threading
 import time
 import tty
 
-from sxctl.sim import instruments
-from sxctl.sim.plantlink import sense_record
+from . import instruments
+from .plantlink import sense_record
 
 RAIL_UV = 1_100_000  # beyond the ±1020 mV input range: the board reads a pH sensor fault
 TICK_S = 0.1
@@ -51,6 +52,8 @@ class PlantDriver:
                     os.read(fd, 4096)
                 except BlockingIOError:
                     pass
+                except OSError:  # the boards are gone (the sim stopped first)
+                    return
             first = False
             self.stop_event.wait(TICK_S)
 
