@@ -89,7 +89,7 @@ class Browser:
             assert shutil.which(path), "%s is missing: run `make setup` (apt-get install chromium chromium-driver)" % path
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
-        for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000",
+        for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1600,1000",
                     "--no-first-run", "--disable-background-networking", "--disable-component-update",
                     # a host other than the gateway does not resolve: the page must not need one
                     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"):
@@ -224,6 +224,20 @@ def test_ph_fault_shows_fault_and_acknowledge_needs_a_login(web):
              what="the alarm gone from the list")
 
 
+def test_a_stage_without_new_data_shows_stale_never_its_old_numbers(web):
+    gw, browser = web
+    quiet = 3
+    gw.plant.stages[quiet].paused = True
+    try:
+        tile = wait_for(lambda: (lambda t: t if t["age"].startswith("STALE") else None)(browser.tiles()[str(quiet)]),
+                        timeout=PAGE_DEADLINE_S, what="the quiet stage shown stale")
+        assert "stale" in tile["classes"] and tile["ph"] == "stale" and tile["flow_aq"] == "stale"
+    finally:
+        gw.plant.stages[quiet].paused = False
+    wait_for(lambda: not browser.tiles()[str(quiet)]["age"].startswith("STALE"), timeout=PAGE_DEADLINE_S,
+             what="fresh data again")
+
+
 def test_ack_without_a_session_is_refused_over_http(web):
     gw, _ = web
     request = urllib.request.Request(gw.url + "/api/ack", data=json.dumps({"stage": 1}).encode(),
@@ -256,6 +270,20 @@ def test_trend_is_the_log(web):
             assert v is None, t  # a faulted reading is a gap in the trend, never a number
         else:
             assert abs(v - sum(readings) / len(readings)) < 1e-6, t
+
+
+def test_live_updates_come_once_per_poll_round_at_most(web):
+    gw, browser = web
+    seen = browser.driver.execute_script("return window.sx.roundsSeen.slice()")
+    wait_for(lambda: len(browser.driver.execute_script("return window.sx.roundsSeen")) > len(seen) + 2,
+             timeout=PAGE_DEADLINE_S, what="more live updates")
+    seen = browser.driver.execute_script("return window.sx.roundsSeen")
+    assert all(a < b for a, b in zip(seen, seen[1:])), seen  # each update from a later round than the one before
+    # the trend at its live end grows with them
+    trend = browser.driver.execute_script("return window.sx.trend")
+    newest = trend["t"][-1]
+    wait_for(lambda: browser.driver.execute_script("return window.sx.trend.t.at(-1)") > newest,
+             timeout=PAGE_DEADLINE_S, what="a live point in the trend")
 
 
 def test_no_request_leaves_the_gateway(web):

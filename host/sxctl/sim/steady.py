@@ -18,6 +18,7 @@ class Stage:
         self.ph, self.orp_mv, self.temp_c = ph, orp_mv, temp_c
         self.flow_aq, self.flow_org = flow_aq, flow_org
         self.ph_fault = False
+        self.paused = False  # no SENSE: the board's clock stops, so it records nothing new
         self.meters = instruments.FlowMeter(450.0), instruments.FlowMeter(450.0)
 
 
@@ -43,6 +44,8 @@ class PlantDriver:
             t_ms = int((time.monotonic() - self.start) * 1000)
             for addr, fd in self.fds.items():
                 s = self.stages[addr]
+                if s.paused:
+                    continue
                 dt = 0.0 if first else TICK_S
                 ph_uv = RAIL_UV if s.ph_fault else instruments.electrode_uv(s.ph, s.temp_c)
                 record = sense_record(t_ms, ph_uv=ph_uv, orp_uv=s.orp_mv * 1000, rtd_mohm=instruments.pt1000_mohm(s.temp_c),

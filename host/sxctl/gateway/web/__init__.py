@@ -20,7 +20,6 @@ import json
 import logging
 import pathlib
 import threading
-import time
 
 from ...errors import SxctlError
 
@@ -66,7 +65,7 @@ class WebFace:
         self.port = None
         self.sessions = None
         self.changed = None  # asyncio.Condition: the overview the streams send changed
-        self.current = None  # (json text, rounds) of the newest overview
+        self.current = None  # (json text, poll round) of the newest overview
 
     def describe(self):
         return "web view on http://%s:%d/ (%s)" % (self.listen[0], self.port, (
@@ -150,18 +149,21 @@ class WebFace:
         return json.dumps(view.overview(self.gw, self.names))
 
     async def _watch(self):
-        """Keep self.current the newest overview: a new one when the stages' values changed, and
-        not more than once per poll round (or per period, if rounds stall)."""
-        last_rounds, last_push, last_key = -1, 0.0, None
+        """Keep self.current the newest (overview text, poll round): a new one after a poll round
+        ended in which the stages changed, so at most one per round, with every stage of it.
+        (Stages read between rounds, on catch-up or for a client, go with the next round.)"""
+        last_rounds, last_key = -1, None
         while True:
             await asyncio.sleep(WATCH_S)
             rounds = self.gw.logger.rounds if self.gw.logger else 0
+            if rounds == last_rounds:
+                continue
             key = tuple((s.record, s.epoch, s.online, s.unacked_now(), s.cal_id, s.cal_time, s.fresh())
                         for s in (self.gw.states[a] for a in self.gw.addrs))
-            if key == last_key or (rounds == last_rounds and time.monotonic() - last_push < self.gw.period):
+            last_rounds = rounds
+            if key == last_key:
                 continue
-            text = self.overview_text()
-            last_rounds, last_push, last_key = rounds, time.monotonic(), key
+            last_key = key
             async with self.changed:
-                self.current = text
+                self.current = (self.overview_text(), rounds)
                 self.changed.notify_all()

@@ -69,21 +69,23 @@ async def events(request):
     face = _face(request)
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", **HEADERS})
     await response.prepare(request)
-    sent = face.overview_text()
-    await response.write(b"event: overview\ndata: " + sent.encode() + b"\n\n")
+    rounds = face.gw.logger.rounds if face.gw.logger else 0
+    text = face.overview_text()
     try:
+        await response.write(b"event: overview\ndata: " + text.encode() + b"\n\n")
         while True:
             async with face.changed:
-                try:
-                    await asyncio.wait_for(face.changed.wait_for(lambda: face.current is None or face.current != sent),
+                try:  # the next round's overview, not one of the round this client has seen
+                    await asyncio.wait_for(face.changed.wait_for(lambda: face.current is None or face.current[1] > rounds),
                                            SSE_KEEPALIVE_S)
                 except asyncio.TimeoutError:
-                    await response.write(b": keep-alive\n\n")
-                    continue
-                if face.current is None:  # the gateway stops
-                    break
-                sent = face.current
-            await response.write(b"event: overview\ndata: " + sent.encode() + b"\n\n")
+                    text = None
+                else:
+                    if face.current is None:  # the gateway stops
+                        break
+                    text, rounds = face.current
+            await response.write(b": keep-alive\n\n" if text is None else
+                                 b"event: overview\ndata: " + text.encode() + b"\n\n")
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     return response

@@ -10,7 +10,7 @@ const FIELDS = {  // what a tile shows: label, unit, decimals
 };
 const state = { overview: null, received: 0, session: { user: null, csrf: null, logins: false },
                 trend: null, span: 28800, live: true, end: null,
-                firstShown: undefined, records: {}, readToPage: [] };
+                firstShown: undefined, records: {}, readToPage: [], roundsSeen: [] };
 window.sx = state;  // for people debugging in the console, and for the tests
 
 function el(tag, attrs, ...kids) {
@@ -53,11 +53,13 @@ function stageAge(stage) {
 function tile(stage, stale_s) {
   const ageMs = stageAge(stage);
   const stale = !stage.fresh || ageMs === null || ageMs > stale_s * 1000;
+  // aged past the stale time here, before the gateway said so: its numbers are not shown either
+  if (stale && stage.fresh) stage = Object.assign({}, stage, { fresh: false });
   const abnormal = stage.alarms_active.length > 0 || stage.alarms_unacked.length > 0 || stage.faults.length > 0;
   const t = el("article", { class: "tile" + (stale ? " stale" : "") + (abnormal ? " abnormal" : ""),
                             id: "stage-" + stage.addr, "data-record": stage.fresh ? stage.record : "" });
   t.append(el("h3", {}, el("span", {}, "Stage " + stage.addr + (stage.name && stage.name !== "stage " + stage.addr ? " · " + stage.name : "")),
-              el("span", { class: "mode", "data-field": "mode" }, stage.mode === null ? "—" : stage.mode)));
+              el("span", { class: "mode", "data-field": "mode" }, !stage.fresh || stage.mode === null ? "—" : stage.mode)));
   const sp = stage.values.ph_setpoint;
   const pv = el("div", { class: "pv" }, el("span", { class: "big" }, valueCell(stage, "ph", 2)),
                 el("span", {}, el("span", { class: "u" }, "pH  SP "), valueCell(stage, "ph_setpoint", 2)));
@@ -124,6 +126,8 @@ function onOverview(o) {
     state.records[s.addr] = s.record;
   }
   if (state.readToPage.length > 2000) state.readToPage.splice(0, 1000);
+  state.roundsSeen.push(o.rounds);
+  if (state.roundsSeen.length > 2000) state.roundsSeen.splice(0, 1000);
   loadAlarms();
   liveTrend(o);
 }
