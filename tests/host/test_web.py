@@ -50,10 +50,19 @@ class WebGateway:
         self.db = folder / "log.sqlite"
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
+        # The faulty stage holds the plant key: it takes only an acknowledge the gateway signed.
+        key_file = folder / "plant.key"
+        plant = folder / "plant.toml"
+        plant.write_text('[bus]\nport = "%s"\nkey_file = "%s"\n\n' % (self.sim.bus, key_file) + "".join(
+            '[[stage]]\naddress = %d\nname = "E%d"\nrole = "extraction"\n\n' % (a, a) for a in STAGES))
         env = dict(os.environ, SXCTL_STATE_DIR=str(self.state_dir), SXCTL_WEB_USERS=str(self.users))
+        for args in (("key", "new", "--key-file", str(key_file)),
+                     ("key", "provision", "--port", self.sim.usb(FAULTY), "--key-file", str(key_file), "--bus", self.sim.bus)):
+            done = subprocess.run(SXCTL + list(args), capture_output=True, text=True, timeout=120, env=env)
+            assert done.returncode == 0, done.stdout + done.stderr
         self.err = open(folder / "serve.err", "w")
-        self.proc = subprocess.Popen(SXCTL + ["serve", "--bus", self.sim.bus, "--stage", "1-%d" % len(STAGES),
-                                              "--db", str(self.db), "--modbus", "off", "--http", "127.0.0.1:%d" % self.port],
+        self.proc = subprocess.Popen(SXCTL + ["serve", "--plant", str(plant), "--db", str(self.db), "--modbus", "off",
+                                              "--http", "127.0.0.1:%d" % self.port],
                                      stdout=subprocess.DEVNULL, stderr=self.err, env=env)
         wait_for(lambda: self.proc.poll() is not None or state.find(self.sim.bus, self.state_dir), timeout=60,
                  what="the gateway's state file")
@@ -167,8 +176,10 @@ def test_each_tile_shows_the_boards_telemetry(web):
         assert shown["mode"] == messages.MODES[record["mode"]]
         for field, decimals in DECIMALS.items():
             assert shown_matches(shown[field], store.engineering(field, record[field]), decimals), (addr, field, shown)
-    # the stages' pH differ (1.35, 1.5, ...): each tile is its own board's
+    # the stages' pH differ (1.35, 1.5, ...): each tile is its own board's, named as the plant file names it
     assert len({tiles[str(a)]["ph"] for a in STAGES}) == len(STAGES)
+    assert [browser.driver.find_element(By.CSS_SELECTOR, "#stage-%d h3" % a).text.split("\n")[0] for a in STAGES] == \
+        ["Stage %d · E%d" % (a, a) for a in STAGES]
 
 
 def test_ph_fault_shows_fault_and_acknowledge_needs_a_login(web):
@@ -219,7 +230,8 @@ def test_ph_fault_shows_fault_and_acknowledge_needs_a_login(web):
     browser.click("button.ack[data-stage='%d']" % FAULTY)
     wait_for(lambda: "acknowledged ph_sensor_fault" in browser.message(), timeout=PAGE_DEADLINE_S,
              what="the acknowledge")
-    assert not gw.board_alarms(FAULTY)["alarms_unacked"] >> PH_BIT & 1  # the board's latch is cleared
+    # the board's latch is cleared: it took the acknowledge, which it takes only signed with the plant key
+    assert not gw.board_alarms(FAULTY)["alarms_unacked"] >> PH_BIT & 1
     wait_for(lambda: not any(r["stage"] == FAULTY for r in browser.alarm_rows()), timeout=PAGE_DEADLINE_S,
              what="the alarm gone from the list")
 
@@ -245,6 +257,12 @@ def test_ack_without_a_session_is_refused_over_http(web):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10)
     assert refused.value.code == 401
+    # a form another site's page could send (no JSON) does not even reach the login
+    form = urllib.request.Request(gw.url + "/api/login", data=b"user=operator&password=x", method="POST",
+                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(form, timeout=10)
+    assert refused.value.code == 415
 
 
 def test_trend_is_the_log(web):

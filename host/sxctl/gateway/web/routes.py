@@ -14,6 +14,9 @@ from . import ACK_TIMEOUT_S, COOKIE, CSRF_HEADER, HEADERS, SSE_KEEPALIVE_S, STAT
 @web.middleware
 async def headers_middleware(request, handler):
     try:
+        if request.method == "POST" and request.content_type != "application/json":
+            # a plain form from another site cannot send JSON without the browser asking first (CORS)
+            raise web.HTTPUnsupportedMediaType(text="send application/json")
         response = await handler(request)
     except web.HTTPException as e:
         response = e

@@ -203,7 +203,8 @@ $("#login").addEventListener("submit", async e => {
   if (r.ok) { say("logged in as " + body.user); await loadSession(); } else say(body.error, true);
 });
 $("#logout-button").addEventListener("click", async () => {
-  await getJSON("/api/logout", { method: "POST", headers: { "X-CSRF-Token": state.session.csrf || "" } });
+  await getJSON("/api/logout", { method: "POST", body: "{}",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": state.session.csrf || "" } });
   say("logged out");
   loadSession();
 });
