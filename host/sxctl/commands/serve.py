@@ -26,8 +26,8 @@ def add_arguments(p):
     p.add_argument("--modbus", default=None, metavar="HOST:PORT",
                    help="where to serve Modbus TCP (default: the plant file's [gateway] modbus, else 127.0.0.1:5020; "
                         "502 needs privileges; 'off': none)")
-    p.add_argument("--http", default=None, metavar="HOST:PORT",
-                   help="serve the operator web view here, e.g. 127.0.0.1:8080 (default: none; read-only without "
+    p.add_argument("--http", nargs="?", const="127.0.0.1:8080", default=None, metavar="HOST:PORT",
+                   help="serve the operator web view (alone: on 127.0.0.1:8080; default: none; read-only without "
                         "a login, see docs/web.md)")
     p.add_argument("--state-dir", help="folder of the state file other sxctl processes find the gateway by "
                                        "(default $SXCTL_STATE_DIR, $XDG_RUNTIME_DIR/sxctl or /tmp/sxctl-UID)")
