@@ -12,12 +12,16 @@ export MICROPYTHON
 setup: $(STAMP) tools
 
 # Debian's mbpoll: the Modbus client the gateway tests check the Modbus face with, independent of
-# pymodbus. Installed where missing when run as root; otherwise the one command to run is printed.
+# pymodbus; Debian's chromium and chromium-driver: the browser the web view tests run in. Installed where missing when run as root; otherwise the one command to run is printed.
 tools:
 	@command -v mbpoll >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get install -y -q mbpoll >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q mbpoll >/dev/null; }; \
 	  else echo "mbpoll is missing (the Modbus tests need it): run  sudo apt-get install mbpoll"; fi; }
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; \
+	  else echo "chromium is missing (the web view tests need it): run  sudo apt-get install chromium chromium-driver"; fi; }
 
 # Reinstalls only when the pinned requirements or the package metadata change. The pinned
 # wheels are also kept in .venv/wheels: the packaging test installs the built sxctl wheel

@@ -38,7 +38,7 @@ def expected_runtime_files():
     for rel in _source_files():
         path = pathlib.PurePosixPath(rel)
         top, rest = path.parts[0], pathlib.PurePosixPath(*path.parts[1:]) if len(path.parts) > 1 else None
-        if top == "host" and path.suffix == ".py" and not (ROOT / rel).is_symlink():
+        if top == "host" and (path.suffix == ".py" or "static" in path.parts) and not (ROOT / rel).is_symlink():
             want.add(str(path.relative_to("host")))
         elif top == "protocol" and path.suffix == ".py":
             want.add("sxproto/%s" % rest)

@@ -26,6 +26,9 @@ def add_arguments(p):
     p.add_argument("--modbus", default=None, metavar="HOST:PORT",
                    help="where to serve Modbus TCP (default: the plant file's [gateway] modbus, else 127.0.0.1:5020; "
                         "502 needs privileges; 'off': none)")
+    p.add_argument("--http", nargs="?", const="127.0.0.1:8080", default=None, metavar="HOST:PORT",
+                   help="serve the operator web view (alone: on 127.0.0.1:8080; default: none; read-only without "
+                        "a login, see docs/web.md)")
     p.add_argument("--state-dir", help="folder of the state file other sxctl processes find the gateway by "
                                        "(default $SXCTL_STATE_DIR, $XDG_RUNTIME_DIR/sxctl or /tmp/sxctl-UID)")
     p.add_argument("--duration", type=float, default=None, help="seconds to serve (default: until SIGTERM/Ctrl-C)")
@@ -86,7 +89,7 @@ class _StderrHandler(logging.Handler):
 
 def run(args):
     from ..errors import SxctlError
-    from ..gateway import api, core, modbus, state
+    from ..gateway import api, core, modbus, state, web
 
     settings = {"modbus": None, "modbus_writes": False, "modbus_allow": []}
     plant = common.load_plant(args)
@@ -124,6 +127,8 @@ def run(args):
                       stale_s=args.stale, key=key)
     gw.token_file = str(where.token_file)
     gw.add_face(api.ApiFace(where.socket, where.token))
+    if args.http:
+        gw.add_face(web.WebFace(args.http, plant))
     face = gw.add_face(modbus.ModbusFace(listen, settings["modbus_writes"], settings["modbus_allow"])) if listen else None
     try:
         gw.start()
