@@ -413,3 +413,39 @@ def test_an_exception_in_a_scan_puts_the_stage_safe_with_controller_fault_and_th
         events = bus.request(1, messages.EVENTS_READ, dict(since=0)).values["events"]
     faults = [e for e in events if e["code"] == 1 and e["alarm"] == 13]
     assert len(faults) == 1 and faults[0]["value"] == 1  # raised once, in the measurement scan
+
+
+def test_a_retried_stream_is_answered_with_stream_ack_while_streamed_frames_keep_their_own_sequence(board):
+    """End to end: the bus client's STREAM loses its first STREAM_ACK on the line, streamed
+    TELEMETRY frames go out meanwhile, and the client's retry (same sequence) still gets the
+    STREAM_ACK the board kept."""
+    hello(board.bus)
+    with buslink.BusClient(board.bus, timeout=2.5, retries=2) as client:
+        accept = client._accept
+        streamed, lost = [], []
+
+        def line(raw, addr, seq):  # what the client reads: the first STREAM_ACK never arrives
+            try:
+                frame = buslink.codec.decode(raw)
+            except buslink.codec.FrameError:
+                return accept(raw, addr, seq)
+            if frame.message is messages.TELEMETRY:
+                streamed.append(frame.seq)
+            elif frame.message is messages.STREAM_ACK and not lost:
+                lost.append((frame.seq, len(streamed)))
+                return None
+            return accept(raw, addr, seq)
+        client._accept = line
+        reply = client.request(1, messages.STREAM, {"period_ms": 200}, expect=messages.STREAM_ACK)
+        assert lost and reply.seq == lost[0][0] and client.stats.retries == 1
+        assert reply.values["period_ms"] == 1000  # clamped to the sensor scan period
+        assert len(streamed) > lost[0][1]  # streamed frames went out between the two answers
+        deadline = time.monotonic() + 10
+        while len(streamed) < lost[0][1] + 3:  # the stream goes on, numbered on its own
+            assert time.monotonic() < deadline, streamed
+            client._await_reply(1, -1, time.monotonic() + 0.5)
+        assert reply.seq not in streamed
+        assert all(b == (a + 1) & 0xFFFF for a, b in zip(streamed, streamed[1:])), streamed
+        client._accept = accept
+        assert client.request(1, messages.STREAM, {"period_ms": 0}, expect=messages.STREAM_ACK).values[
+            "period_ms"] == 0
