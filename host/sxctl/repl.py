@@ -211,7 +211,7 @@ class SerialRepl(Repl):
         while not data.endswith(RAW_BANNER + b">") and time.monotonic() < deadline:
             t.serial.write(b"\r\x03")
             t.serial.write(b"\r\x01")
-            data += t.read_until(1, RAW_BANNER + b">", timeout=0.5, timeout_overall=timeout)
+            data += t.read_until(1, RAW_BANNER + b">", timeout=1.0, timeout_overall=timeout)
         if not data.endswith(RAW_BANNER + b">"):
             raise no_repl(self.port, "nothing answered Ctrl-C, Ctrl-A within %g s" % timeout if not data
                           else "it answered %r" % data[-60:])
