@@ -3,8 +3,9 @@ the bus answered (INFO: mode off, serial "maintenance") and the REPL free for th
 
 Asked for by /maintenance (written over USB by sxctl flash and key provision, or by the
 firmware on a TO_REPL from the bus), which holds the time it may last in seconds. The boot
-consumes the file, so any reset after it returns to control; a maintenance boot that nobody
-interrupts from USB within that time resets back to control on its own."""
+consumes the file, so any reset that runs main.py afterwards returns to control; the lease
+(lease.py) resets the board back to control once that time passes without USB activity, at
+its REPL too."""
 import os
 import sys
 from micropython import const
@@ -14,19 +15,25 @@ _DEFAULT_S = const(600)
 
 def boot():
     """From main.py before anything else loads: the maintenance boot if /maintenance asks for
-    one (it does not return: the REPL for USB at Ctrl-C, or a reset back to control), else nothing."""
+    one (it does not return: the REPL for USB at Ctrl-C, or a reset back to control), else the
+    end of any maintenance session (main.py goes on to control)."""
     try:
         with open("/maintenance") as f:
             n = int(f.read().strip() or _DEFAULT_S)
     except OSError:
+        _end()
         return
     except ValueError:
         n = _DEFAULT_S
-    n = min(max(n, 10), 3600)
+    n = min(max(n, 2), 3600)
+    import lease
+    with open(lease.SESSION, "w") as f:  # before the request goes: a reset never loses both
+        f.write("%d\n" % n)
     try:
-        os.remove("/maintenance")  # consumed: the next reset, whatever its cause, returns to control
+        os.remove("/maintenance")  # consumed: the next reset that runs main.py returns to control
     except OSError:
         pass
+    lease.arm(n)
     import machine
 
     import failsafe
@@ -35,9 +42,19 @@ def boot():
     from hal import open_hal
     memory.reserve_link()
     print("sxctl maintenance: outputs off, no watchdog; Ctrl-C for the REPL; back to control after "
-          "%d s without it, or at reset" % n)
+          "%d s without USB activity, or at reset" % n)
     failsafe.serve(open_hal(BOARD), "maintenance", 0, n * 1000)
     machine.reset()
+
+
+def _end():
+    lease = sys.modules.pop("lease", None)  # armed by boot.py if a session was running
+    if lease is not None:
+        lease.cancel()
+    try:
+        os.remove("/maintenance.on")  # lease.SESSION
+    except OSError:
+        pass
 
 
 del sys.modules[__name__]  # not kept: main.py runs it once

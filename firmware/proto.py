@@ -186,7 +186,7 @@ MSG_REBOOT = const(0x0e)
 REBOOT_FMT = '<I'
 REBOOT_SIZE = const(4)
 
-# TO_REPL: Stop the firmware (outputs off) and leave the REPL to USB, so the board can be flashed.
+# TO_REPL: Reboot into the maintenance boot (outputs off first): no watchdog, mode off with INFO serial 'maintenance', the bus answered and the USB REPL free for flashing; any reset, or 600 s without USB activity, returns the board to control.
 MSG_TO_REPL = const(0x0f)
 TO_REPL_FMT = '<I'
 TO_REPL_SIZE = const(4)

@@ -240,7 +240,9 @@ REBOOT = Message(0x0E, "REBOOT", c.Struct(
 
 TO_REPL = Message(0x0F, "TO_REPL", c.Struct(
     num("magic", c.Int32ul, doc="must be 0x5245504C ('REPL')"),
-), "Stop the firmware (outputs off) and leave the REPL to USB, so the board can be flashed.")
+), "Reboot into the maintenance boot (outputs off first): no watchdog, mode off with INFO serial "
+   "'maintenance', the bus answered and the USB REPL free for flashing; any reset, or 600 s without "
+   "USB activity, returns the board to control.")
 
 SIGNING_READ = Message(0x10, "SIGNING_READ", c.Struct(),
     "Ask whether writes must be signed, the counter they must exceed, and the refusals so far.")

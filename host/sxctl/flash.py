@@ -27,7 +27,7 @@ from .errors import SxctlError
 from .repl import SerialRepl, no_repl
 
 # Board data a flash never removes: identity, config slots, the plant key and its counter floor.
-KEEP = frozenset((IDENTITY, MANIFEST, "maintenance"))
+KEEP = frozenset((IDENTITY, MANIFEST, "maintenance", "maintenance.on"))
 KEEP_PREFIXES = ("config.", "plant.")
 
 

@@ -203,10 +203,15 @@ class SerialRepl(Repl):
         # mpremote's enter_raw_repl(soft_reset=True), keeping what the board said so we know
         # whether Ctrl-C stopped a running program. The soft reset frees the heap the firmware
         # held, and in the raw REPL it does not run main.py (boot.py drives the outputs off).
+        # Ctrl-C is sent again while nothing answers: one that lands as a board is starting up
+        # can be lost, and the program it meant to stop would run on.
         t = self.transport
-        t.serial.write(b"\r\x03")
-        t.serial.write(b"\r\x01")
-        data = t.read_until(1, RAW_BANNER + b">", timeout=timeout, timeout_overall=timeout)
+        deadline = time.monotonic() + timeout
+        data = b""
+        while not data.endswith(RAW_BANNER + b">") and time.monotonic() < deadline:
+            t.serial.write(b"\r\x03")
+            t.serial.write(b"\r\x01")
+            data += t.read_until(1, RAW_BANNER + b">", timeout=1.0, timeout_overall=timeout)
         if not data.endswith(RAW_BANNER + b">"):
             raise no_repl(self.port, "nothing answered Ctrl-C, Ctrl-A within %g s" % timeout if not data
                           else "it answered %r" % data[-60:])
@@ -238,7 +243,8 @@ class SerialRepl(Repl):
                 if self.transport is None:  # a real board's USB port goes away at the reset
                     time.sleep(0.1)
                     self.transport = self._open(self.port)
-                seen = (seen + self.transport.serial.read(256))[-256:]
+                s = self.transport.serial
+                seen = (seen + s.read(max(1, s.in_waiting)))[-256:]  # what came, without waiting for more
             except PortUnavailable:
                 pass
             except (OSError, serial.SerialException):

@@ -9,6 +9,7 @@ class Log:
         self.adcs = {}
         self.pwms = {}
         self.wdt = None
+        self.timers = []
         self.irq_state = 0
 
 
@@ -88,12 +89,28 @@ class WDT:
         self.fed += 1
 
 
+class Timer:
+    ONE_SHOT = 0
+    hardware_only = False  # as on ESP32: no virtual timer (-1)
+
+    def __init__(self, id=-1, mode=1, period=0, callback=None):
+        if id == -1 and Timer.hardware_only:
+            raise ValueError("invalid Timer number")
+        self.id, self.mode, self.period, self.callback = id, mode, period, callback
+        self.running = True
+        LOG.timers.append(self)
+
+    def deinit(self):
+        self.running = False
+
+
 class FakeMachine:
     Pin = Pin
     ADC = ADC
     PWM = PWM
     UART = UART
     WDT = WDT
+    Timer = Timer
 
     def disable_irq(self):
         LOG.irq_state += 1

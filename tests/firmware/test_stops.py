@@ -92,3 +92,27 @@ def test_a_watchdog_reset_raises_its_alarm_at_boot():
     assert app.stage.alarms_unacked & proto.ALARM_WATCHDOG_RESET and not app.stage.alarms_active & proto.ALARM_WATCHDOG_RESET
     app.controller.ack(proto.ALARM_WATCHDOG_RESET, 0)
     assert not app.stage.alarms_unacked & proto.ALARM_WATCHDOG_RESET
+
+
+def test_the_maintenance_lease_resets_the_board_once_its_time_is_up():
+    import lease
+    fake.LOG.timers = []
+    lease.arm(600)
+    timer = fake.LOG.timers[-1]
+    assert (timer.id, timer.mode, timer.period, timer.running) == (-1, fake.Timer.ONE_SHOT, 600000, True)
+    try:
+        timer.callback(timer)  # its time is up
+        assert False, "no reset"
+    except SystemExit:  # the fake machine.reset()
+        pass
+    lease.arm(10)  # a soft reset's renewal starts it again
+    assert not timer.running and fake.LOG.timers[-1].period == 10000 and fake.LOG.timers[-1].running
+    lease.cancel()  # main.py ends the session
+    assert not fake.LOG.timers[-1].running
+    fake.Timer.hardware_only = True
+    try:
+        lease.arm(5)
+        assert fake.LOG.timers[-1].id == 0 and fake.LOG.timers[-1].running  # a hardware timer there
+    finally:
+        fake.Timer.hardware_only = False
+        lease.cancel()

@@ -1,17 +1,22 @@
 """Virtual boards behave like real ones where safety depends on it: the watchdog, resets,
 mpremote on a live board, damaged firmware files, and a flash cut short at any moment."""
+import concurrent.futures
+import hashlib
+import json
 import os
 import pathlib
 import random
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
 from simboards import start_sim, sxctl
 from sxctl import buslink, cli, flash, image
-from sxctl.repl import SerialRepl
+from sxctl.boardfiles import IDENTITY, MANIFEST
+from sxctl.repl import TEMP_SUFFIX, SerialRepl
 from sxproto import messages
 
 MPREMOTE = [os.path.join(os.path.dirname(sys.executable), "mpremote")]
@@ -65,6 +70,30 @@ def test_a_board_left_at_its_repl_is_reset_by_its_watchdog_and_says_so(board):
     assert info["alarms"] & WATCHDOG_RESET and info["uptime_s"] < 10
 
 
+def test_a_maintenance_boot_held_at_its_repl_returns_to_control_on_its_own(board):
+    import serial
+
+    # Maintenance asked for as the README says, with a 4 s lease.
+    out = mpremote(board.usb(1), "exec", "open('/maintenance','w').write('4')", "reset")
+    assert out.returncode == 0, out.stderr
+    hello(board.bus, until=lambda i: i["serial"] == "maintenance")
+    start = time.monotonic()
+    with serial.Serial(board.usb(1), 115200, timeout=0.1) as usb:
+        seen, sent = b"", 0.0
+        while b">>> " not in seen:  # someone takes the REPL, and then types nothing
+            assert time.monotonic() - start < 10, seen
+            if not seen and time.monotonic() - sent > 1.0:  # again only if nothing answered
+                usb.write(b"\r\x03")
+                sent = time.monotonic()
+            seen += usb.read(256)
+        info = hello(board.bus, timeout=30.0, until=lambda i: i["serial"] == "SIM-0001")
+        waited = time.monotonic() - start
+        assert usb.read(4096).count(b"soft reboot") == 0  # the lease's hard reset, not a soft one
+    assert waited > 3.0  # its lease, not anything sooner
+    assert info["mode"] == 0 and not info["alarms"] & WATCHDOG_RESET and info["uptime_s"] < 10
+    assert not (board.root / "maintenance.on").exists() and not (board.root / "maintenance").exists()
+
+
 def test_a_truncated_or_deleted_module_runs_fail_safe_naming_it(board):
     assert sxctl("flash", "--port", board.usb(1), "--board", "unix-sim").returncode == 0  # manifest with hashes
     hello(board.bus)
@@ -97,40 +126,149 @@ def _reset_pin(repl):
     raise RuntimeError("reset")
 
 
-def test_a_flash_reset_at_any_moment_leaves_a_board_that_answers(board, monkeypatch):
-    """20 seeds: the board is hard-reset (its reset pin) after a random number of file writes;
-    every time it comes back answering the bus, and a flash after it finishes the job."""
-    files = _changed_image(monkeypatch)
-    images = (files, image.build("unix-sim"))  # flashed in turn: new, old, new, ...
-    monkeypatch.setattr(flash.image, "build", lambda name: dict(files))
-    seen = set()
-    for seed in range(20):
-        target = images[seed % 2]
-        with SerialRepl(board.usb(1)) as repl:
-            p = flash.plan(repl, "unix-sim", target)
-            cut = random.Random(seed).randrange(len(p.write))  # reset during the cut-th file written
-            seen.add(cut)
-            done = []
-            original = repl.write_raw
+def _flash_reset_at(usb, target, order, point, rng):
+    """A flash toward `target`, its board reset at `point` of the whole flash's write `order`:
+    2k before its k-th file (after the one before it), 2k + 1 in the middle of writing it, 2n
+    after the last. Files already in place (an earlier cut flash wrote them) are not written
+    again, as in any flash."""
+    with SerialRepl(usb) as repl:
+        p = flash.plan(repl, "unix-sim", target)
+        k, during = divmod(point, 2)
+        original = repl.write_raw
 
-            def write_raw(path, data, progress=None, repl=repl):
-                if len(done) == cut:
-                    # The reset comes in the middle of this file.
-                    original(path, data[:len(data) // 2])
-                    _reset_pin(repl)
-                done.append(path)
-                original(path, data, progress)
-            repl.write_raw = write_raw
-            with pytest.raises(RuntimeError), open(os.devnull, "w") as quiet:
+        def write_raw(path, data, progress=None):
+            i = order.index(path[:-len(TEMP_SUFFIX)])
+            if i > k or (i == k and not during):
+                _reset_pin(repl)  # before this file: nothing of it written
+            if i == k:
+                original(path, data[:rng.randrange(1, len(data))])  # cut somewhere inside it
+                _reset_pin(repl)
+            original(path, data, progress)
+        repl.write_raw = write_raw
+        with open(os.devnull, "w") as quiet:
+            try:
                 flash.apply(repl, p, flash.Progress(len(p.write), quiet))
-        info = hello(board.bus)  # old firmware, new, or fail-safe: answering
-        assert info["serial"] in ("SIM-0001", "controller") or info["alarms"] & CONTROLLER_FAULT
-        leftovers = [p for p in board.root.rglob("*") if p.name.endswith(".sxnew")]
-        assert all(not f.name.endswith((".mpy", ".py")) for f in leftovers)  # a cut file is never importable
-    assert len(seen) >= 8  # many places in the write order
+                _reset_pin(repl)  # after the last file
+            except RuntimeError:
+                pass
+
+
+def _damaged_module(root):
+    """What the fail-safe firmware must name for the files in `root` (the first one the
+    manifest lists that is missing or differs from its hash), or None: the firmware runs."""
+    if not (root / MANIFEST).exists():
+        return None  # never flashed by sxctl: nothing to check against
+    for line in (root / MANIFEST).read_text().splitlines():
+        path, _, digest = line.partition(" ")
+        if path.startswith("#") or not digest:
+            continue
+        f = root / path
+        if not f.is_file() or hashlib.sha256(f.read_bytes()).hexdigest() != digest:
+            return path.rsplit(".", 1)[0].replace("/", ".")
+    return None
+
+
+def test_flash_of_a_changed_image_onto_a_running_board_keeps_its_config_and_identity(board, monkeypatch):
+    files = _changed_image(monkeypatch)
+    identity = json.loads((board.root / IDENTITY).read_text())
+    out = sxctl("set", "--port", board.bus, "--addr", "1", "link_timeout=17")
+    assert out.returncode == 0, out.stdout + out.stderr
+    before = hello(board.bus)
+    with buslink.BusClient(board.bus) as bus:  # dosing by hand: a running stage
+        bus.request(1, messages.SET_MODE, {"mode": 1, "manual_output": 0xFFFF})
+    monkeypatch.setattr(flash.image, "build", lambda name: dict(files))
     assert cli.main(["flash", "--port", board.usb(1), "--board", "unix-sim", "--bus", board.bus]) == 0
-    hello(board.bus, until=lambda i: i["serial"] == "SIM-0001" and not i["alarms"] & CONTROLLER_FAULT)
-    assert all((board.root / path).read_bytes() == data for path, data in files.items())
+    info = hello(board.bus)  # flash itself waited for this answer
+    assert info["serial"] == "SIM-0001" and not info["alarms"] & (CONTROLLER_FAULT | WATCHDOG_RESET)
+    assert info["config_version"] == before["config_version"]
+    assert all((board.root / path).read_bytes() == data for path, data in files.items())  # the new firmware
+    assert {k: v for k, v in json.loads((board.root / IDENTITY).read_text()).items() if k != "board"} == identity
+    with buslink.BusClient(board.bus) as bus:
+        assert bus.request(1, messages.CONFIG_READ, dict(item=20), expect=messages.CONFIG_VALUE).values["value"] == 17
+
+
+class _Stage:
+    """One board of a running sim, flashed by a thread of its own; they share the bus, so one
+    HELLO is on it at a time."""
+    bus_lock = threading.Lock()
+
+    def __init__(self, sim, addr):
+        self.bus, self.addr, self.usb = sim.bus, addr, sim.usb(addr)
+        self.root = pathlib.Path(sim.roots[addr - 1])
+        self.serial = "SIM-%04d" % addr
+
+    def hello(self, until=lambda info: True, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.bus_lock, buslink.BusClient(self.bus, timeout=0.2, retries=0) as client:
+                try:
+                    info = client.hello(self.addr)
+                    if until(info):
+                        return info
+                except buslink.NoAnswer:
+                    pass
+            assert time.monotonic() < deadline, "board %d did not answer as expected" % self.addr
+            time.sleep(0.05)
+
+    def answers_as_its_files_say(self):
+        """True when fail-safe: it must be, naming the first damaged module, exactly when the files say so."""
+        info = self.hello()  # never hung: old firmware, new, or fail-safe, answering
+        damaged = _damaged_module(self.root)
+        if damaged is None:
+            assert info["serial"] == self.serial and not info["alarms"] & CONTROLLER_FAULT, info
+        else:
+            assert info["serial"] == damaged[:12] and info["alarms"] & CONTROLLER_FAULT and info["mode"] == 0, info
+        leftovers = [p for p in self.root.rglob("*") if p.name.endswith(TEMP_SUFFIX)]
+        assert all(not f.name.endswith((".mpy", ".py")) for f in leftovers)  # a cut file is never importable
+        return damaged is not None
+
+    def flash(self, files):
+        with SerialRepl(self.usb) as repl, open(os.devnull, "w") as quiet:
+            p = flash.plan(repl, "unix-sim", files)
+            flash.apply(repl, p, flash.Progress(len(p.write), quiet))
+        self.hello(until=lambda i: i["serial"] == self.serial and not i["alarms"] & CONTROLLER_FAULT)
+        assert all((self.root / path).read_bytes() == data for path, data in files.items())
+        assert _damaged_module(self.root) is None
+
+
+def test_a_flash_reset_at_any_moment_leaves_a_board_that_answers(tmp_path, monkeypatch):
+    """20 seeds, each a flash between two images that almost every file differs in, reset by the
+    board's pin at points that together put a reset before, during (at a random byte) and
+    after the write of every file; after each reset the board answers: the old firmware until
+    the manifest lists the new files, fail-safe naming the first changed module in between,
+    the new one after; a flash after the last reset of each seed leaves the new firmware.
+    Four boards share the seeds, each on a thread (the work is mostly waiting for boots)."""
+    new = _changed_image(monkeypatch)
+    old = image.build("unix-sim")
+    images = (new, old)  # flashed in turn on each board: new, old, new, ...
+    # Every file the flash writes: all but the few the line numbers leave the same (boot.py).
+    order = flash.write_order([p for p in new if new[p] != old[p]] + [MANIFEST])
+    assert len(order) > len(new) - 4 and "main.py" in order
+    sim = start_sim(tmp_path, "--stages", "4")
+    try:
+        stages = [_Stage(sim, addr) for addr in (1, 2, 3, 4)]
+
+        def campaign(stage):
+            stage.flash(old)  # flashed by sxctl once (its manifest, its identity naming the board)
+            identity = (stage.root / IDENTITY).read_bytes()
+            covered, fail_safe = set(), 0
+            for turn, seed in enumerate(range(stage.addr - 1, 20, len(stages))):
+                rng = random.Random(seed)
+                target = images[turn % 2]  # the other image than the one on the board
+                for point in range(seed, 2 * len(order) + 1, 20):
+                    _flash_reset_at(stage.usb, target, order, point, rng)
+                    fail_safe += stage.answers_as_its_files_say()
+                    covered.add(point)
+                stage.flash(target)  # flashed again, to the end
+            assert (stage.root / IDENTITY).read_bytes() == identity
+            return covered, fail_safe
+        with concurrent.futures.ThreadPoolExecutor(len(stages)) as pool:
+            results = list(pool.map(campaign, stages))
+        covered = set().union(*(c for c, _ in results))
+        assert covered == set(range(2 * len(order) + 1))  # every position
+        assert sum(f for _, f in results) > len(order)  # and fail-safe between the first file and the manifest
+    finally:
+        sim.stop()
 
 
 def test_flash_refuses_a_board_definition_for_another_platform(board):
@@ -292,3 +430,39 @@ def test_an_exception_in_a_scan_puts_the_stage_safe_with_controller_fault_and_th
         events = bus.request(1, messages.EVENTS_READ, dict(since=0)).values["events"]
     faults = [e for e in events if e["code"] == 1 and e["alarm"] == 13]
     assert len(faults) == 1 and faults[0]["value"] == 1  # raised once, in the measurement scan
+
+
+def test_a_retried_stream_is_answered_with_stream_ack_while_streamed_frames_keep_their_own_sequence(board):
+    """End to end: the bus client's STREAM loses its first STREAM_ACK on the line, streamed
+    TELEMETRY frames go out meanwhile, and the client's retry (same sequence) still gets the
+    STREAM_ACK the board kept."""
+    hello(board.bus)
+    with buslink.BusClient(board.bus, timeout=2.5, retries=2) as client:
+        accept = client._accept
+        streamed, lost = [], []
+
+        def line(raw, addr, seq):  # what the client reads: the first STREAM_ACK never arrives
+            try:
+                frame = buslink.codec.decode(raw)
+            except buslink.codec.FrameError:
+                return accept(raw, addr, seq)
+            if frame.message is messages.TELEMETRY:
+                streamed.append(frame.seq)
+            elif frame.message is messages.STREAM_ACK and not lost:
+                lost.append((frame.seq, len(streamed)))
+                return None
+            return accept(raw, addr, seq)
+        client._accept = line
+        reply = client.request(1, messages.STREAM, {"period_ms": 200}, expect=messages.STREAM_ACK)
+        assert lost and reply.seq == lost[0][0] and client.stats.retries == 1
+        assert reply.values["period_ms"] == 1000  # clamped to the sensor scan period
+        assert len(streamed) > lost[0][1]  # streamed frames went out between the two answers
+        deadline = time.monotonic() + 10
+        while len(streamed) < lost[0][1] + 3:  # the stream goes on, numbered on its own
+            assert time.monotonic() < deadline, streamed
+            client._await_reply(1, -1, time.monotonic() + 0.5)
+        assert reply.seq not in streamed
+        assert all(b == (a + 1) & 0xFFFF for a, b in zip(streamed, streamed[1:])), streamed
+        client._accept = accept
+        assert client.request(1, messages.STREAM, {"period_ms": 0}, expect=messages.STREAM_ACK).values[
+            "period_ms"] == 0

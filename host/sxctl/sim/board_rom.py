@@ -11,7 +11,8 @@ them over as the module `sim_devices` (`bus`: the bus tty from SXCTL_BUS; `plant
 link tty from SXCTL_PLANT; None where not given), as a real port's ROM provides its UARTs.
 
 It also stands in for the chip (`machine`, put in sys.modules over the Unix port's nearly
-empty one): `WDT` (cannot be stopped; the virtual board's bridge keeps it across a soft reset
+empty one): `Timer` (one-shot, its callback on a thread, as a timer interrupt runs), `WDT`
+(cannot be stopped; the virtual board's bridge keeps it across a soft reset
 and hard-resets the board when it is not fed in time), `reset()` (a hard reset: the bridge
 restarts the interpreter running main.py), `reset_cause()` (SXCTL_RESET_CAUSE, set by the
 bridge) and the port's own `soft_reset`, `idle`, `mem*`. They talk to the bridge over the pty
@@ -84,6 +85,7 @@ class sim_devices:
     pass
 
 
+import _thread
 import machine as _port
 import time
 
@@ -104,6 +106,23 @@ class machine:
         machine.chip.write(b"R")
         while True:
             time.sleep_ms(10)  # the bridge ends this interpreter and starts the board again
+
+    class Timer:
+        # A one-shot timer whose callback runs on a thread of its own, as a chip's timer
+        # interrupt runs whatever the interpreter does (its REPL waiting for a key included).
+        ONE_SHOT = 0
+
+        def __init__(self, id=-1, mode=0, period=0, callback=None):
+            self.id = callback  # None once deinit()
+            _thread.start_new_thread(self.run, (period,))
+
+        def run(self, period):
+            time.sleep_ms(period)
+            if self.id:
+                self.id(self)
+
+        def deinit(self):
+            self.id = None
 
     class WDT:
         def __init__(self, id=0, timeout=5000):
