@@ -9,6 +9,8 @@ import os
 import sys
 from micropython import const
 
+import proto  # its file names only, folded in: the board does not load it here
+
 _DEFAULT_S = const(600)
 
 
@@ -16,7 +18,7 @@ def boot():
     """From main.py before anything else loads: the maintenance boot if /maintenance asks for
     one (it does not return: the REPL for USB at Ctrl-C, or a reset back to control), else nothing."""
     try:
-        with open("/maintenance") as f:
+        with open(proto.FILE_MAINTENANCE) as f:
             n = int(f.read().strip() or _DEFAULT_S)
     except OSError:
         return
@@ -24,7 +26,7 @@ def boot():
         n = _DEFAULT_S
     n = min(max(n, 10), 3600)
     try:
-        os.remove("/maintenance")  # consumed: the next reset, whatever its cause, returns to control
+        os.remove(proto.FILE_MAINTENANCE)  # consumed: the next reset, whatever its cause, returns to control
     except OSError:
         pass
     import machine
