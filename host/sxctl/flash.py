@@ -22,12 +22,12 @@ import sys
 import time
 
 from . import boards, constfold, image
-from .boardfiles import IDENTITY, MANIFEST
+from .boardfiles import IDENTITY, MAINTENANCE, MANIFEST
 from .errors import SxctlError
 from .repl import SerialRepl, no_repl
 
 # Board data a flash never removes: identity, config slots, the plant key and its counter floor.
-KEEP = frozenset((IDENTITY, MANIFEST, "maintenance"))
+KEEP = frozenset((IDENTITY, MANIFEST, MAINTENANCE))
 KEEP_PREFIXES = ("config.", "plant.")
 
 
