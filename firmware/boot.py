@@ -12,7 +12,8 @@ except Exception as e:  # a damaged file must not stop the board from booting (m
 # A maintenance session (lease.py) goes on past a soft reset, the USB activity that renews its
 # time: its lease is armed again (main.py, where it runs, ends the session or starts a new one).
 try:
-    with open("/maintenance.on") as _f:
+    import proto
+    with open(proto.FILE_MAINTENANCE_SESSION) as _f:
         _s = int(_f.read())
     import lease
     lease.arm(_s)
@@ -20,6 +21,6 @@ try:
 except Exception:  # no session (no file), or a damaged one: main.py decides
     pass
 import sys
-for _m in ("hal.off", "hal", "board"):
+for _m in ("hal.off", "hal", "board", "proto"):
     sys.modules.pop(_m, None)
 del sys, _m

@@ -1,22 +1,20 @@
 """Applying the config items to a StageController (controller.py): at reset and after every
-accepted config write. Loaded for that and not kept (see the last line), so its code costs a
-running board no RAM."""
-import sys
+accepted config write. Allocates; the scans never call it."""
 from micropython import const
 
 import config_table as T
 from control.dosing import Envelope
 from control.pid import Pid, TitrationCurve
-from controller import FLOW_DIV, PUMP_FULL
 from fixedpoint import muldiv
 from sensors.orp import Orp
 
 _NEVER_MS = const(0x1FFFFFFF)  # a link timeout of "never": the largest span ticks can compare
+_FLOW_DIV = const(50000)  # flow_kp (0.01 % per L/min) * error (mL/min) / 50000 = 0.5 % steps
+_PUMP_FULL = const(200)  # pump outputs in 0.5 % steps
 
 
 def apply(ctrl):
-    """StageController.configure(). In three parts: on a running board each part's code must
-    find a free block of its own size, and smaller blocks are easier to find."""
+    """StageController.configure(), in three parts."""
     c = ctrl.config.get
     _sensors(ctrl, c)
     _ph_controller(ctrl, c)
@@ -65,7 +63,7 @@ def _ph_controller(ctrl, c):
     limits = (base_max, c(T.BASE_RATE_LIMIT), c(T.PH_DEADBAND), c(T.FEEDFORWARD))
     mix = (c(T.MIX_TIME), c(T.PH_RESPONSE) * 1000)
     pid = ctrl.pid
-    if pid is None or points != ctrl._curve_points:
+    if pid is None or points != ctrl.curve_points:
         # a new curve changes what the error means: a fresh controller, bumpless from the old
         new = Pid(tuning[0], tuning[1], tuning[2], 0, limits[0], limits[1], limits[2], limits[3],
                   TitrationCurve(points) if points else None)
@@ -76,7 +74,7 @@ def _ph_controller(ctrl, c):
             new.set_mode(pid.mode)
         new.mix_s, new.wait_ms = mix
         ctrl.pid = new
-        ctrl._curve_points = points
+        ctrl.curve_points = points
     else:
         # The running controller is kept: a setpoint change keeps its integral and gets its
         # proportional kick (or, with mix_time, its base dose); only a tuning or limit change
@@ -104,8 +102,8 @@ def _dosing_and_alarms(ctrl, c):
     env.min_flow_ml_min = c(T.MIN_FLOW_FOR_DOSING)
     env.stale_ms = 3 * c(T.MEASURE_PERIOD)
     env.trip_mph = c(T.PH_HIGH_TRIP)
-    ctrl.aq_loop.set(c(T.FLOW_KP), FLOW_DIV, c(T.FLOW_TI), PUMP_FULL)
-    ctrl.org_loop.set(c(T.FLOW_KP), FLOW_DIV, c(T.FLOW_TI), PUMP_FULL)
+    ctrl.aq_loop.set(c(T.FLOW_KP), _FLOW_DIV, c(T.FLOW_TI), _PUMP_FULL)
+    ctrl.org_loop.set(c(T.FLOW_KP), _FLOW_DIV, c(T.FLOW_TI), _PUMP_FULL)
     ctrl.orp_loop.set(c(T.ORP_KP), 1, c(T.ORP_TI), c(T.REAGENT_MAX))
     timeout = c(T.LINK_TIMEOUT) * 1000
     al = ctrl.alarms
@@ -115,5 +113,3 @@ def _dosing_and_alarms(ctrl, c):
     al.low_mph = c(T.PH_LOW_ALARM)
     al.link_timeout_ms = timeout if 0 < timeout < _NEVER_MS else _NEVER_MS
 
-
-del sys.modules[__name__]  # not kept

@@ -4,6 +4,7 @@ import struct
 from micropython import const
 
 import config_table as T
+import configure
 import proto
 from control import alarms as A
 from control.piloop import PiLoop
@@ -13,9 +14,6 @@ from sensors.flow import FLOW_OK, PulseFlow
 from sensors.orp import ORP_OK
 from sensors.ph import Probe
 from sensors.temperature import TEMP_OK
-
-FLOW_DIV = const(50000)  # flow_kp (0.01 % per L/min) * error (mL/min) / 50000 = 0.5 % steps
-PUMP_FULL = const(200)  # pump outputs in 0.5 % steps
 
 
 class StageController:
@@ -28,8 +26,8 @@ class StageController:
         self.probe = Probe()
         self.flow_aq = PulseFlow()
         self.flow_org = PulseFlow()
-        self.aq_loop = PiLoop(0, FLOW_DIV, 0, PUMP_FULL)
-        self.org_loop = PiLoop(0, FLOW_DIV, 0, PUMP_FULL)
+        self.aq_loop = PiLoop(0, 1, 0, 1)  # the loops' gains and limits are set by configure()
+        self.org_loop = PiLoop(0, 1, 0, 1)
         self.orp_loop = PiLoop(0, 1, 0, 1)
         self.check = SignalCheck()
         self.alarms = A.Alarms(self._event)
@@ -38,7 +36,7 @@ class StageController:
         self.t_mc = 25000  # m°C: the probe's last reading, else the configured fixed temperature
         self.envelope = None
         self.pid = None
-        self._curve_points = None
+        self.curve_points = None  # the titration points self.pid was built with (configure.py)
         self._primed = False
         self.ph_valid = False
         self.ph_stuck = 0
@@ -53,8 +51,7 @@ class StageController:
 
     def configure(self):
         """Apply the config items (after boot and after every accepted config write). Allocates.
-        The work is configure.py's, loaded for it and not kept."""
-        import configure
+        The work is configure.py's."""
         configure.apply(self)
 
     # --- commands ---------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 import json
 import sys
 
-PATH = "/identity.json"
+import proto
+
+PATH = proto.FILE_IDENTITY
 
 
 def load():

@@ -4,6 +4,8 @@ loader instead of failing, so a damaged module must be found by its hash, not by
 (Its names are few and mostly the firmware's own: every name a module uses is interned.)"""
 import sys
 
+import proto  # its file names only, folded in: the board does not load it here
+
 
 def check():
     """The first listed file that is missing or differs from its hash, as a module name
@@ -13,7 +15,7 @@ def check():
 
     b = bytearray(256)
     try:
-        with open("/sxctl.manifest") as f:
+        with open(proto.FILE_MANIFEST) as f:
             lines = f.read().split("\n")
     except OSError:
         return None

@@ -9,7 +9,9 @@ starts with one) is the USB activity that renews it, since timers do not outlive
 ends the session, so a hard reset or a soft reset from the friendly REPL returns to control."""
 import machine
 
-SESSION = "/maintenance.on"
+import proto
+
+SESSION = proto.FILE_MAINTENANCE_SESSION
 _timer = None
 
 

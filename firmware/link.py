@@ -30,8 +30,6 @@ from micropython import const
 import proto
 
 _POLY = const(0x1021)
-_HDR = const(5)  # proto.HEADER_SIZE; checked at import below
-_CRC = const(2)
 
 
 def _crc_table():
@@ -114,7 +112,6 @@ def make_buffers():
 
 class Link:
     def __init__(self, port, addr, handler, buffers=None):
-        assert proto.HEADER_SIZE == _HDR and proto.CRC_SIZE == _CRC
         self.port = port
         self.addr = addr
         self.handler = handler
@@ -171,10 +168,10 @@ class Link:
     def _frame(self, n):
         rx = self.rx
         n = cobs_decode_in_place(rx, n)
-        if n < _HDR + _CRC or n > proto.MAX_FRAME:  # the buffer holds one byte more: a longer frame is refused here
+        if n < proto.HEADER_SIZE + proto.CRC_SIZE or n > proto.MAX_FRAME:  # the buffer holds one byte more: a longer frame is refused here
             self.dropped += 1
             return
-        crc_at = n - _CRC
+        crc_at = n - proto.CRC_SIZE
         if crc16(rx, crc_at) != (rx[crc_at] << 8) | rx[crc_at + 1]:
             self.crc_errors += 1
             return
@@ -185,7 +182,7 @@ class Link:
             return  # another board's answer
         signed = rx[1] & proto.FLAG_SIGNED
         body_end = crc_at - proto.SIGNATURE_SIZE if signed else crc_at
-        if body_end < _HDR:
+        if body_end < proto.HEADER_SIZE:
             self.dropped += 1  # too short to hold its signature
             return
         self.rx_frames += 1
@@ -219,7 +216,7 @@ class Link:
                 self.reply_error(msg_type, refused)
                 return
             self.verified = True
-        self.handler(self, msg_type, body_end - _HDR, addr == proto.BROADCAST)
+        self.handler(self, msg_type, body_end - proto.HEADER_SIZE, addr == proto.BROADCAST)
 
     def send_stream(self, msg_type, body_len):
         """Send a streamed frame packed into `tx`: its own sequence number, nothing kept."""
@@ -236,12 +233,12 @@ class Link:
     def _send(self, msg_type, body_len, flags, seq):
         tx = self.tx
         struct.pack_into(proto.HEADER_FMT, tx, 0, self.addr, flags | proto.FLAG_REPLY, seq, msg_type)
-        end = _HDR + body_len
+        end = proto.HEADER_SIZE + body_len
         crc = crc16(tx, end)
         tx[end] = crc >> 8
         tx[end + 1] = crc & 0xFF
         wire = self._wire
-        n = cobs_encode(tx, end + _CRC, wire)  # in place (see __init__)
+        n = cobs_encode(tx, end + proto.CRC_SIZE, wire)  # in place (see __init__)
         self.port.write(wire, n)
         self.tx_frames += 1
         if self._keeping:
@@ -249,5 +246,5 @@ class Link:
             self._last_reply_len = n
 
     def reply_error(self, request_type, code, detail=0):
-        struct.pack_into(proto.ERROR_FMT, self.tx, _HDR, request_type, code, detail)
+        struct.pack_into(proto.ERROR_FMT, self.tx, proto.HEADER_SIZE, request_type, code, detail)
         self.reply(proto.MSG_ERROR, proto.ERROR_SIZE, proto.FLAG_ERROR)

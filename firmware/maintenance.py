@@ -10,6 +10,8 @@ import os
 import sys
 from micropython import const
 
+import proto  # its file names only, folded in: the board does not load it here
+
 _DEFAULT_S = const(600)
 
 
@@ -18,7 +20,7 @@ def boot():
     one (it does not return: the REPL for USB at Ctrl-C, or a reset back to control), else the
     end of any maintenance session (main.py goes on to control)."""
     try:
-        with open("/maintenance") as f:
+        with open(proto.FILE_MAINTENANCE) as f:
             n = int(f.read().strip() or _DEFAULT_S)
     except OSError:
         _end()
@@ -30,7 +32,7 @@ def boot():
     with open(lease.SESSION, "w") as f:  # before the request goes: a reset never loses both
         f.write("%d\n" % n)
     try:
-        os.remove("/maintenance")  # consumed: the next reset that runs main.py returns to control
+        os.remove(proto.FILE_MAINTENANCE)  # consumed: the next reset that runs main.py returns to control
     except OSError:
         pass
     lease.arm(n)
@@ -52,7 +54,7 @@ def _end():
     if lease is not None:
         lease.cancel()
     try:
-        os.remove("/maintenance.on")  # lease.SESSION
+        os.remove(proto.FILE_MAINTENANCE_SESSION)  # the session lease.py keeps
     except OSError:
         pass
 

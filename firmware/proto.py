@@ -85,6 +85,26 @@ REQUEST_SIZES = b'\xff\x00\x04\x00\x02\x021\x03\x05\x08\x04\x02\x05\x04\x04\x04\
 REBOOT_MAGIC = 0x52425430
 TO_REPL_MAGIC = 0x5245504c
 
+# pH electrode acceptance (protocol/buffers.py): slopes in 0.01 % of Nernst, offsets in µV.
+PH_SLOPE_WARN_LO = const(9500)
+PH_SLOPE_WARN_HI = const(10500)
+PH_SLOPE_REJECT_LO = const(8500)
+PH_SLOPE_REJECT_HI = const(10500)
+PH_OFFSET_WARN_UV = const(30000)
+PH_OFFSET_REJECT_UV = const(60000)
+CAL_PROBE_TEMPERATURE = const(-32768)  # CALIBRATE.temperature: the board's own reading
+
+# Files on the board besides its code (protocol/boardfiles.py).
+FILE_MANIFEST = '/sxctl.manifest'
+FILE_IDENTITY = '/identity.json'
+FILE_CONFIG_A = '/config.a'
+FILE_CONFIG_B = '/config.b'
+FILE_PLANT_KEY = '/plant.key'
+FILE_PLANT_COUNTER_A = '/plant.ctr.a'
+FILE_PLANT_COUNTER_B = '/plant.ctr.b'
+FILE_MAINTENANCE = '/maintenance'
+FILE_MAINTENANCE_SESSION = '/maintenance.on'
+
 # Plant link records (protocol/plantlink.py): field offsets, read without allocating.
 PLANT_SENSE_MAGIC_AT = const(0)
 PLANT_SENSE_FLAGS_AT = const(1)

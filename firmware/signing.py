@@ -18,9 +18,9 @@ from micropython import const
 
 import proto
 
-KEY_PATH = "/plant.key"
+KEY_PATH = proto.FILE_PLANT_KEY
 # Two slots, written in turn as config.py does: a reset while one is written leaves the other.
-SLOTS = ("/plant.ctr.a", "/plant.ctr.b")
+SLOTS = (proto.FILE_PLANT_COUNTER_A, proto.FILE_PLANT_COUNTER_B)
 # Counters per stored floor: 68 min of a host clock counting quarter seconds (host/sxctl/keys.py),
 # so a board writes its flash at most about once an hour for signed writes.
 RESERVE = const(16384)

@@ -4,13 +4,9 @@ It runs once and is not kept, like the modules that only built the board (memory
 import gc
 import os
 import sys
-from micropython import const
 
 import memory
-
-# Free heap below which the names of rare requests are not interned at reset (_intern_rare_names):
-# a load cut short by MemoryError leaves part of what it loaded held and the heap split.
-_INTERN_ROOM = const(12 * 1024)
+import proto  # its file names only, folded in
 
 
 def start():
@@ -43,41 +39,18 @@ def _create(hal):
     addr, serial = identity.load()
     app = App(hal, addr, serial, memory.backlog, memory.events_ring, memory.link_buffers)
     app.link.guard = _signing()
-    _intern_rare_names()
     return app
 
 
 def _signing():
     """The check of signed writes once a plant key is provisioned (signing.py), else None:
-    without a key the module is not even imported, which saves its RAM (~4 KB on the Unix port)."""
+    without a key the module is not even imported."""
     try:
-        os.stat("/plant.key")  # signing.KEY_PATH
+        os.stat(proto.FILE_PLANT_KEY)
     except OSError:
         return None
     import signing
     return signing.load()
-
-
-def _intern_rare_names():
-    # Load and drop the code that rare requests load, now while the heap is compact: it costs
-    # only the names it interns, which a first load mid-run would leave as small permanent
-    # islands in the free space, where the code of the next rare request must find room.
-    gc.collect()
-    if gc.mem_free() < _INTERN_ROOM:
-        return  # no room to spare: the requests intern their names when they come
-    import sensors
-    rare = ("service_config", "service_rare", "config_store", "config_ranges", "config_rules",
-            "calibration", "calibration_steps", "sensors.ph_cal")
-    try:
-        for name in rare:
-            __import__(name)
-    except MemoryError:
-        pass  # tighter than it looked: the requests will intern the rest
-    # Each drops itself once loaded; a load cut short by MemoryError leaves what it imported.
-    for name in rare:
-        sys.modules.pop(name, None)
-    if hasattr(sensors, "ph_cal"):
-        del sensors.ph_cal
 
 
 del sys.modules[__name__]  # not kept: main.py drops its reference once the application is built

@@ -15,6 +15,16 @@ Sources:
 Between table temperatures the pH is interpolated linearly; outside 0-50 °C it is refused.
 """
 
+# Electrode acceptance [S23-S26] (DOMAIN.md §3): warn outside 95-105 % of the Nernst slope or
+# ±30 mV offset, reject outside 85-105 % or ±60 mV. The board judges each point by these (as
+# proto.PH_* constants, codegen); the host shows the same limits beside its result.
+SLOPE_WARN = (95.0, 105.0)  # % of the Nernst slope
+SLOPE_REJECT = (85.0, 105.0)
+OFFSET_WARN_MV = 30.0  # |potential at pH 7.00|
+OFFSET_REJECT_MV = 60.0
+# CALIBRATE.temperature meaning "the buffers are at the board's temperature input's reading"
+PROBE_TEMPERATURE = -32768
+
 # name -> ((°C, pH), ...): the name is how a user asks for the buffer (--points 1.68,4.00)
 BUFFERS = {
     "1.68": ((0, 1.666), (5, 1.668), (10, 1.670), (15, 1.672), (20, 1.675), (25, 1.679),

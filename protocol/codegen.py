@@ -8,7 +8,7 @@ import pathlib
 import struct
 import sys
 
-from . import config_items, config_rules, docgen, fields, framing, golden, messages, plantlink, schema
+from . import boardfiles, buffers, config_items, config_rules, docgen, fields, framing, golden, messages, plantlink, schema
 
 # A development tool: `make proto` rewrites the committed files of the source tree, the
 # firmware folder beside protocol/. Nothing imports this at run time.
@@ -64,6 +64,19 @@ def generate():
     out.append("REQUEST_SIZES = %r" % bytes(sizes))
     out.append("REBOOT_MAGIC = 0x%08x" % messages.REBOOT_MAGIC)
     out.append("TO_REPL_MAGIC = 0x%08x" % messages.TO_REPL_MAGIC)
+    out.append("")
+    out.append("# pH electrode acceptance (protocol/buffers.py): slopes in 0.01 % of Nernst, offsets in µV.")
+    out.append("PH_SLOPE_WARN_LO = const(%d)" % round(buffers.SLOPE_WARN[0] * 100))
+    out.append("PH_SLOPE_WARN_HI = const(%d)" % round(buffers.SLOPE_WARN[1] * 100))
+    out.append("PH_SLOPE_REJECT_LO = const(%d)" % round(buffers.SLOPE_REJECT[0] * 100))
+    out.append("PH_SLOPE_REJECT_HI = const(%d)" % round(buffers.SLOPE_REJECT[1] * 100))
+    out.append("PH_OFFSET_WARN_UV = const(%d)" % round(buffers.OFFSET_WARN_MV * 1000))
+    out.append("PH_OFFSET_REJECT_UV = const(%d)" % round(buffers.OFFSET_REJECT_MV * 1000))
+    out.append("CAL_PROBE_TEMPERATURE = const(%d)  # CALIBRATE.temperature: the board's own reading" % buffers.PROBE_TEMPERATURE)
+    out.append("")
+    out.append("# Files on the board besides its code (protocol/boardfiles.py).")
+    for name, path in boardfiles.FIRMWARE_NAMES.items():
+        out.append("FILE_%s = %r" % (name, "/" + path))
     out.append("")
     out.append("# Plant link records (protocol/plantlink.py): field offsets, read without allocating.")
     for name, record in plantlink.RECORDS.items():
@@ -139,8 +152,8 @@ def generate_config_ranges():
         "protocol/config_items.py (the readable declarations): do not edit.",
         "",
         "Each is little-endian int32 per item index (config_table.py): read one with",
-        "struct.unpack_from('<i', LO, 4 * index). Loaded only for a config load or write",
-        '(config_store.py), so a running board does not keep them."""',
+        "struct.unpack_from('<i', LO, 4 * index) (config.py).",
+        '"""',
         "",
         "LO = " + packed([i.lo for i in items]),
         "HI = " + packed([i.hi for i in items]),

@@ -1,7 +1,7 @@
 """HAL backend for real boards: ADC inputs, pulse counters, PWM pumps, digital outputs, RS-485
 UART with a direction pin, and the watchdog. Pins and scaling come from the board definition.
 
-Signal conventions (documented per board in boards/*.py):
+Signal conventions (the board keys, with units and defaults: host/sxctl/boards.py SCHEMA):
   - pH and ORP front ends shift the electrode to mid-rail: E = (V - offset) / gain;
   - the temperature input is a Pt1000 in a divider with `rtd_series_ohm` to Vref;
   - flow meters pulse a GPIO, counted by an interrupt that only increments a counter;

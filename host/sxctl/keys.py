@@ -22,15 +22,15 @@ import stat
 import sys
 import time
 
-from sxproto import framing
+from sxproto import boardfiles, framing
 
 from .errors import SxctlError
 
 ENV = "SXCTL_PLANT_KEY"
 KEY_SIZE = 32
 KEY_SIZES = range(16, 65)  # what a board accepts (firmware/signing.py)
-BOARD_KEY = "plant.key"
-BOARD_COUNTERS = ("plant.ctr.a", "plant.ctr.b")
+BOARD_KEY = boardfiles.PLANT_KEY
+BOARD_COUNTERS = boardfiles.PLANT_COUNTERS
 EPOCH = 1704067200  # 2024-01-01 00:00 UTC
 TICKS_PER_S = 4
 TOP = 0xFFFFFFFF

@@ -22,12 +22,13 @@ import serial
 from mpremote.transport import TransportError
 from mpremote.transport_serial import SerialTransport
 
+from .boardfiles import MAINTENANCE
 from .errors import SxctlError
 
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 FRIENDLY_PROMPT = b">>> "
 MAINTENANCE_BANNER = b"sxctl maintenance"
-MAINTENANCE_FLAG = "maintenance"  # firmware/maintenance.py's FLAG, without the leading /
+MAINTENANCE_FLAG = MAINTENANCE  # the file asking for a maintenance boot (firmware/maintenance.py)
 MAINTENANCE_S = 600  # a maintenance boot nobody takes over ends after this
 TEMP_SUFFIX = ".sxnew"  # a file being written; renamed into place once its hash checks
 WRITE_CHUNK = 512  # bytes per exec when writing: repr() of it compiles in a few KiB of heap

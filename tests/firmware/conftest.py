@@ -3,7 +3,8 @@
 A module runs once, in a fresh interpreter with an explicit `-X heapsize` (the smallest
 heap among the supported boards unless the module sets HEAPSIZE = "96K"), its filesystem
 root sandboxed to a temporary folder that holds the unix-sim firmware image as `.mpy`
-and the test module. Each test_* function is its own pytest item with its own result and
+and the test module, built as debug (line numbers in every traceback, asserts kept: image.py).
+Each test_* function is its own pytest item with its own result and
 MicroPython traceback.
 """
 import ast
@@ -54,28 +55,35 @@ class FirmwareModule(pytest.File):
         return self._results
 
     def _run(self):
-        with tempfile.TemporaryDirectory(prefix="sxctl-fwtest-") as root:
-            root = pathlib.Path(root)
-            image.write_tree(image.build("unix-sim"), root)
-            # Support modules: the tests' own here, those the bench and fault campaign share
-            # in the package (sxctl/data/fwlib).
-            support = ([self.path, HERE / "fwrunner.py"] + sorted(HERE.glob("fwlib_*.py"))
-                       + sorted(FWLIB_DIR.glob("fwlib_*.py")))
-            image.write_tree(image.support_files(support), root)
-            for path in boards.BOARDS_DIR.glob("*.py"):  # every board definition, as board_<file>
-                (root / ("board_%s.mpy" % path.stem)).write_bytes(
-                    image.compile_source(path.read_bytes(), "board_%s.py" % path.stem, None))
-            env = dict(os.environ, SXCTL_ROM_RUN="fwrunner", SXTEST_MODULE=self.path.stem,
-                       SXTEST_NAMES=",".join(self.names))
-            env.pop("SXCTL_BUS", None)
-            cmd = [toolchain.micropython_path(), "-X", "heapsize=%s" % self.heapsize, "-c", ROM_SOURCE]
-            try:
-                proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True,
-                                      timeout=TIMEOUT_S, stdin=subprocess.DEVNULL)
-                output = proc.stdout + proc.stderr
-            except subprocess.TimeoutExpired as e:
-                output = (e.stdout or b"").decode(errors="replace") + "\n[timed out after %d s]" % TIMEOUT_S
-        return _parse(output)
+        return run_module(self.path, self.names, self.heapsize)
+
+
+def run_module(path, names, heapsize):
+    """Run the test functions `names` of the firmware test module at `path` on the Unix port,
+    beside a debug build of the unix-sim image (tracebacks with line numbers):
+    {name: (passed, text)}."""
+    with tempfile.TemporaryDirectory(prefix="sxctl-fwtest-") as root:
+        root = pathlib.Path(root)
+        image.write_tree(image.build("unix-sim", debug=True), root)
+        # Support modules: the tests' own here, those the bench and fault campaign share
+        # in the package (sxctl/data/fwlib).
+        support = ([path, HERE / "fwrunner.py"] + sorted(HERE.glob("fwlib_*.py"))
+                   + sorted(FWLIB_DIR.glob("fwlib_*.py")))
+        image.write_tree(image.support_files(support), root)
+        for board in boards.BOARDS_DIR.glob("*.py"):  # every board definition, as board_<file>
+            (root / ("board_%s.mpy" % board.stem)).write_bytes(
+                image.compile_source(board.read_bytes(), "board_%s.py" % board.stem, None))
+        env = dict(os.environ, SXCTL_ROM_RUN="fwrunner", SXTEST_MODULE=path.stem,
+                   SXTEST_NAMES=",".join(names))
+        env.pop("SXCTL_BUS", None)
+        cmd = [toolchain.micropython_path(), "-X", "heapsize=%s" % heapsize, "-c", ROM_SOURCE]
+        try:
+            proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True,
+                                  timeout=TIMEOUT_S, stdin=subprocess.DEVNULL)
+            output = proc.stdout + proc.stderr
+        except subprocess.TimeoutExpired as e:
+            output = (e.stdout or b"").decode(errors="replace") + "\n[timed out after %d s]" % TIMEOUT_S
+    return _parse(output)
 
 
 def _parse(output):

@@ -5,7 +5,7 @@ from array import array
 import micropython
 
 from control import alarms, dosing, pid
-from sensors import checks, flow, flow_loop, orp, ph, ph_cal, temperature
+from sensors import checks, flow, flow_loop, orp, ph, temperature
 
 _CALLS = 300
 

@@ -1,7 +1,7 @@
-"""Tests for sensors.ph (Nernst slope, conversion), sensors.ph_cal (buffers, calibration) and
+"""Tests for sensors.ph (Nernst slope, conversion), its calibration and
 sensors.temperature, the input its temperature compensation uses."""
 
-from sensors import ph, ph_cal, temperature
+from sensors import ph, temperature
 from fwlib_bounds import checked_muldiv as _checked
 
 _SMALL = 1 << 30
@@ -230,7 +230,7 @@ def test_temperature_products_stay_small():
 def test_products_stay_small_at_extremes():
     peak = [0]
     orig = ph._muldiv
-    ph._muldiv = ph_cal._muldiv = _checked(orig, peak)
+    ph._muldiv = _checked(orig, peak)
     try:
         for t in (-10 ** 6, ph.T_MIN, 0, 25000, ph.T_MAX, 10 ** 6):
             for acid, base in ((8500, 8500), (10500, 10500), (8500, 10500)):
@@ -255,7 +255,7 @@ def test_products_stay_small_at_extremes():
             p.calibrate(ph.BUF_7, -ph.E_MAX, ph.T_MIN, 0, 13999 - mph + 1)
             p.calibrate(ph.BUF_4, ph.E_MAX, ph.T_MAX, 0, mph)
     finally:
-        ph._muldiv = ph_cal._muldiv = orig
+        ph._muldiv = orig
     assert 0 < peak[0] < _SMALL, peak[0]
 
 

@@ -79,3 +79,21 @@ def test_ctrl_c_still_stops_the_board():
     except KeyboardInterrupt:
         return
     assert False, "KeyboardInterrupt was swallowed"
+
+
+def test_every_request_the_protocol_declares_has_its_handler():
+    # One table, type -> handler; the body sizes are the protocol's (proto.REQUEST_SIZES).
+    sizes = proto.REQUEST_SIZES
+    declared = [t for t in range(len(sizes)) if sizes[t] != 255]
+    assert len(declared) >= 17 and proto.MSG_CALIBRATE in declared
+    assert sorted(service.HANDLERS) == declared
+
+
+def test_a_type_without_handler_is_refused_as_unknown():
+    app, link = FakeApp(None), FakeLink()
+    service.on_request(app, link, len(proto.REQUEST_SIZES), 0, False)
+    service.on_request(app, link, proto.MSG_INFO, 0, False)  # a reply type, never a request
+    assert link.errors == [(len(proto.REQUEST_SIZES), proto.ERR_UNKNOWN_MESSAGE_TYPE),
+                           (proto.MSG_INFO, proto.ERR_UNKNOWN_MESSAGE_TYPE)]
+    service.on_request(app, link, proto.MSG_ALARM_ACK, proto.ALARM_ACK_SIZE + 1, False)
+    assert link.errors[-1] == (proto.MSG_ALARM_ACK, proto.ERR_BAD_PAYLOAD_LENGTH) and not link.replies

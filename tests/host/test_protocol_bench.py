@@ -44,3 +44,11 @@ def test_unknown_section_is_refused(capsys):
     with pytest.raises(SystemExit):
         bench_main.main(["nonesuch"])
     assert "unknown section nonesuch" in capsys.readouterr().err
+
+
+def test_the_board_turnaround_bench_answers_every_request():
+    # The program runs the firmware's link and service on the Unix port; it raises unless every
+    # GET_TELEMETRY it fed got its TELEMETRY reply.
+    from sxctl.bench import protocol
+    (figure,) = protocol.board_turnaround()
+    assert figure.key == "protocol.board_turnaround_us" and figure.value > 0

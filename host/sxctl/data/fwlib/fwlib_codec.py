@@ -1,14 +1,16 @@
-"""Test support ON MicroPython: message bodies by name, reference CRC and COBS, a fake port.
+"""Test support ON MicroPython: message bodies by name, a reference CRC, COBS, a fake port.
 
 Bodies are packed and unpacked from proto's constants alone (looked up by name in
-proto_table, since the board's proto has its integer constants folded away); the CRC and COBS here are plain
-textbook versions, independent of link.py's; the port records what a Link writes.
+proto_table, since the board's proto has its integer constants folded away); the CRC here is
+the plain textbook version, independent of link.py's table; COBS is link.py's, whose oracle is
+the `cobs` package from PyPI (tests/host/test_cobs_oracle.py); the port records what a Link writes.
 
 A body travels as a flat list in declaration order: a number or text per field, and a list of
 record lists for a record array. Text is str here; the firmware packs bytes.
 """
 import struct
 
+from link import cobs_decode_in_place as _cobs_decode_in_place, cobs_encode as _cobs_encode
 from proto_table import VALUES as _P
 
 _layouts = {}
@@ -95,44 +97,21 @@ def crc16_bitwise(data):
 
 
 def cobs_decode(data):
-    """Reference COBS decode of one frame without its delimiter; None if malformed."""
-    out = bytearray()
-    i = 0
-    n = len(data)
-    while i < n:
-        code = data[i]
-        if code == 0 or i + code > n:
-            return None
-        out += data[i + 1:i + code]
-        i += code
-        if code < 255 and i < n:
-            out.append(0)
-    return bytes(out)
+    """COBS decode of one frame without its delimiter; None if malformed. The firmware's own
+    (link.py), which tests/host/test_cobs_oracle.py checks against the `cobs` package."""
+    buf = bytearray(data)
+    n = _cobs_decode_in_place(buf, len(buf))
+    return None if n < 0 else bytes(buf[:n])
 
 
 def cobs_encode(data):
-    """Reference COBS encode, with the zero delimiter."""
-    out = bytearray()
-    block = bytearray()
-    for b in data:
-        if b == 0:
-            out.append(len(block) + 1)
-            out += block
-            block = bytearray()
-        else:
-            block.append(b)
-            if len(block) == 254:
-                out.append(255)
-                out += block
-                block = bytearray()
-    out.append(len(block) + 1)
-    out += block
-    out.append(0)
-    return bytes(out)
+    """COBS encode, with the zero delimiter (link.py's, checked as cobs_decode is)."""
+    out = bytearray(len(data) + len(data) // 254 + 2)
+    return bytes(out[:_cobs_encode(data, len(data), out)])
 
 
 def frame(addr, flags, seq, msg_type, body=b"", crc_flip=0):
-    """Wire bytes of one frame, built with the reference CRC and COBS."""
+    """Wire bytes of one frame, built with the reference CRC."""
     raw = bytes([addr, flags, seq & 0xFF, seq >> 8, msg_type]) + body
     crc = crc16_bitwise(raw) ^ crc_flip
     return cobs_encode(raw + bytes([crc >> 8, crc & 0xFF]))
