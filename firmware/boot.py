@@ -21,6 +21,6 @@ try:
 except Exception:  # no session (no file), or a damaged one: main.py decides
     pass
 import sys
-for _m in ("hal.off", "hal", "board", "proto"):
+for _m in ("hal.off", "hal", "board"):
     sys.modules.pop(_m, None)
 del sys, _m
