@@ -21,6 +21,7 @@ what goes onto the board is folded. Code that looks constants up by name at run 
 """
 import ast
 import re
+import threading
 
 from . import FIRMWARE_DIR
 
@@ -40,6 +41,16 @@ def module_name(rel):
     return rel[:-3].replace("/", ".")
 
 
+# CPython 3.11's ast.parse is not safe from two threads at once ("SystemError: AST constructor
+# recursion depth mismatch"), and flashes of several boards run in threads: one parse at a time.
+_PARSE_LOCK = threading.Lock()
+
+
+def _parse(source):
+    with _PARSE_LOCK:
+        return ast.parse(source)
+
+
 def _int_const(value):
     # const(5), const(-5), const(0x1F): the literal integers MicroPython's const() takes here
     if isinstance(value, ast.Constant) and type(value.value) is int:
@@ -54,7 +65,7 @@ def declarations(source, strings=False):
     """{NAME: replacement text} of one module's public `NAME = const(<int>)` declarations (and,
     with `strings`, its plain str/bytes/int constants, as written)."""
     found = {}
-    for node in ast.parse(source).body:
+    for node in _parse(source).body:
         if not (isinstance(node, ast.Assign) and len(node.targets) == 1
                 and isinstance(node.targets[0], ast.Name) and _PUBLIC.match(node.targets[0].id)):
             continue
@@ -320,7 +331,7 @@ def fold(source, tables, own=None):
     table. Raises FoldError where folding would change what the code means."""
     own = own or {}
     data = source.encode()
-    tree = ast.parse(data)
+    tree = _parse(data)
     consts = set(declarations(source)) & set(own)
     plain = {name: text for name, text in own.items() if name not in consts}
     aliases, names, from_nodes = _imports(tree, tables)
@@ -345,7 +356,7 @@ def fold(source, tables, own=None):
 
 def _drop_unused_imports(data, tables):
     """Blank `import X` / `import X as Y` lines of constant modules the folded source no longer uses."""
-    tree = ast.parse(data)
+    tree = _parse(data)
     used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
     edits = []
     for node in tree.body:
