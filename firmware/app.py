@@ -30,7 +30,8 @@ class App:
         self.hal = hal
         self.board_name = BOARD["name"].encode()
         self.serial = serial.encode()
-        self.boot_ms = hal.ticks_ms()
+        self.up_s = 0  # whole seconds since boot, counted on: ticks wrap (ticks_diff spans only ±6.2 days)
+        self.up_ms = hal.ticks_ms()  # the tick that up_s counts from
         self.time_offset = 0  # Unix seconds at boot, once the host synced the clock (TIME_SYNC)
         self.stage = Stage()
         self.config = Config()
@@ -47,7 +48,12 @@ class App:
 
     # time
     def uptime_s(self):
-        return time.ticks_diff(self.hal.ticks_ms(), self.boot_ms) // 1000
+        # Called every scan, so the ticks never run half their period (2^29 ms) past up_ms.
+        seconds = time.ticks_diff(self.hal.ticks_ms(), self.up_ms) // 1000
+        if seconds > 0:
+            self.up_s += seconds
+            self.up_ms = time.ticks_add(self.up_ms, seconds * 1000)
+        return self.up_s
 
     def time_s(self):
         return self.time_offset + self.uptime_s()

@@ -116,3 +116,17 @@ def test_the_maintenance_lease_resets_the_board_once_its_time_is_up():
     finally:
         fake.Timer.hardware_only = False
         lease.cancel()
+
+
+def test_uptime_counts_on_past_the_tick_wrap():
+    # ticks_ms wraps every 2^30 ms (12.4 days) and ticks_diff spans only half that: a month of
+    # uptime read hour by hour (scans read it every second) must still count every second.
+    import time
+    app, hal, board = _app_on("board_rp2_pico")
+    now = [app.up_ms]
+    hal.ticks_ms = lambda: now[0]
+    for day in range(1, 31):
+        for _ in range(24):
+            now[0] = time.ticks_add(now[0], 3600 * 1000 + 7)  # 7 ms more each hour: kept, not lost
+            app.uptime_s()
+        assert app.uptime_s() == day * 86400 + day * 24 * 7 // 1000, (day, app.uptime_s())
