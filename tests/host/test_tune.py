@@ -96,6 +96,12 @@ def test_ctrl_c_on_a_live_stage_restores_its_mode_and_dose_through_the_bus(live_
     path = tmp_path / "hs.toml"
     shutil.copy(source, path)
     text = path.read_text()
+    from sxctl.buslink import BusClient
+    from sxproto import messages
+
+    # as an operator would: the alarms an earlier step test raised are acknowledged first
+    with BusClient(sim.bus, timeout=1.0) as bus:
+        bus.request(1, messages.ALARM_ACK, dict(mask=0xFFFF), expect=messages.ALARM_STATE)
     proc = subprocess.Popen(SXCTL + ["tune", "--plant", str(path), "--stage", "CSTR", "--bus", sim.bus, "--poll",
                                      "0.1", "--yes"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
@@ -111,9 +117,6 @@ def test_ctrl_c_on_a_live_stage_restores_its_mode_and_dose_through_the_bus(live_
     assert "interrupted: stage back in auto at 155." in rest and "(board confirmed)" in rest, rest
     assert "nothing written" in rest and path.read_text() == text
     # the board says so too: auto, dosing again
-    from sxctl.buslink import BusClient
-    from sxproto import messages
-
     with BusClient(sim.bus, timeout=1.0) as bus:
         t = bus.request(1, messages.GET_TELEMETRY, expect=messages.TELEMETRY).values
     assert t["mode"] == 2 and t["base_dose"] > 10000, t
