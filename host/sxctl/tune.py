@@ -226,53 +226,160 @@ class Procedure:
             raise SxctlError("the step test moved the pH by less than 0.1: widen --ph-range or allow larger doses")
         chosen = identify.choose(measured)
         points = [(round(ph, 3), int(round(b))) for ph, b in chosen]
-        # responses: the smallest clear steps (the curve bends least across them), each mapped
-        # through the measured curve to base (where mixing is linear) and normalised 0..1
-        fits = []
+        # responses: every settled step that moved the pH clearly, each mapped through the
+        # measured curve to base (where mixing is linear) and normalised 0..1, fitted together
         least = max(0.01, 0.25 * (self.o.ph_hi - self.o.ph_lo) / self.o.steps)
         clear = [p for p in pts[1:] if abs(p.ph - p.ph_before) >= least and p.settled]
-        clear.sort(key=lambda p: abs(p.ph - p.ph_before))
-        for p in clear[:3]:
+        responses = []
+        for p in clear:
             rec = [r for r in self.records if p.start_s <= r[0] <= p.end_s]
             b0, b1 = identify.base_at(measured, p.ph_before), identify.base_at(measured, p.ph)
-            if abs(b1 - b0) < 1e-9:
+            if abs(b1 - b0) < 1e-9 or len(rec) < 4:
                 continue
             t = [r[0] - p.start_s for r in rec]
             y = [(identify.base_at(measured, r[1]) - b0) / (b1 - b0) for r in rec]
-            fits.append(tuning.fit_response(t, y))
-        if not fits:
+            responses.append((t, y, (b1 - b0) ** 2))
+        if not responses:
             raise SxctlError("no settled step moved the pH by %.3f or more: nothing to fit the stage's response to; "
                              "allow larger steps (--max-step) or hold them longer" % least)
+        fit = tuning.fit_responses(responses)
+        fits = [fit]
         feed = statistics.fmean(p.flow_L_min for p in pts)
-        return tuning.StageModel(points, feed, setpoint, statistics.median(f.tau1 for f in fits),
-                                 statistics.median(f.tau2 for f in fits), statistics.median(f.theta for f in fits),
-                                 self.o.control_s, self.o.measure_s), fits, measured
+        return tuning.StageModel(points, feed, setpoint, fit.tau1, fit.tau2, fit.theta, self.o.control_s,
+                                 self.o.measure_s), fits, measured
 
 
-# --- on a virtual stage ---------------------------------------------------------------------------
+# --- on a live stage, over the bus ---------------------------------------------------------------
+BUMPLESS = 0xFFFF  # SET_MODE.manual_output: keep the output the board has
+
+
 class BusStage:
-    """The Procedure's hands on one board over the bus: SET_MODE, echoed by the board."""
+    """The Procedure's hands on one board over the bus (a BusClient, or a gateway's): SET_MODE,
+    checked against the board's MODE_ACK."""
 
-    def __init__(self, session, addr):
-        self.session = session
+    def __init__(self, bus, addr):
+        self.bus = bus
         self.addr = addr
 
+    def _set(self, mode, manual_output=BUMPLESS):
+        from sxproto import messages
+
+        ack = self.bus.request(self.addr, messages.SET_MODE, dict(mode=mode, manual_output=manual_output),
+                               expect=messages.MODE_ACK).values
+        if ack["mode"] != mode:
+            raise SxctlError("board %d stayed in mode %s when set to %s" % (
+                self.addr, messages.MODES.get(ack["mode"], ack["mode"]), messages.MODES[mode]))
+
     def set_manual(self, dose):
-        self.session.set_mode(self.session.bus, self.addr, "manual", int(round(dose * 100)))
+        self._set(MODE_MANUAL, int(round(dose * 100)))
 
     def restore(self, mode, dose):
         from sxproto import messages
 
         # the dose first (in manual), then the mode: auto takes over from that dose bumplessly
-        self.session.set_mode(self.session.bus, self.addr, "manual", int(round(dose * 100)))
-        self.session.set_mode(self.session.bus, self.addr, messages.MODES[mode])
+        self._set(MODE_MANUAL, int(round(dose * 100)))
+        if mode != MODE_MANUAL:
+            self._set(mode)
         return "stage back in %s at %.2f mL/min (board confirmed)" % (messages.MODES[mode], dose)
+
+
+class BacklogReader:
+    """A stage's telemetry records as the board stores them (BACKLOG_READ after the last one read),
+    with t in seconds from the board's record numbers: one record per measure period, so the
+    step test's clock is the board's scan clock, whatever TIME_SYNC does to its wall clock."""
+
+    def __init__(self, bus, addr, measure_s):
+        self.bus = bus
+        self.addr = addr
+        self.measure_s = measure_s
+        self.last = None  # record number of the newest record read
+        self.lost = 0  # records the board no longer held when asked
+
+    def read(self):
+        """The records stored since the last read (from the newest one, the first time)."""
+        if self.last is None:  # start at the newest record: the past is not this test's
+            reply = self._read(0, 1)
+            self.last = max(0, reply["latest"] - 1)
+        out = []
+        for _ in range(64):  # a bounded catch-up: at most 64 replies per poll
+            reply = self._read(self.last, 0)
+            if reply["latest"] < self.last:
+                raise SxctlError("board %d reset during the step test (its newest record is %d, %d read): the "
+                                 "stage is in its boot mode; check it and run sxctl tune again"
+                                 % (self.addr, reply["latest"], self.last))
+            fresh = [r for r in reply["records"][:reply["count"]] if r["record"] > self.last]
+            if not fresh:
+                return out
+            if fresh[0]["record"] > self.last + 1:
+                self.lost += fresh[0]["record"] - self.last - 1
+            out += [dict(_checked(self.addr, r), time_s=r["record"] * self.measure_s) for r in fresh]
+            self.last = fresh[-1]["record"]
+            if self.last >= reply["latest"]:
+                return out
+        return out
+
+    def _read(self, since, count):
+        from sxproto import messages
+
+        return self.bus.request(self.addr, messages.BACKLOG_READ, {"since": since, "count": count},
+                                expect=messages.BACKLOG).values
+
+
+def _checked(addr, r):
+    """A record's values as the Procedure uses them, refused when not believable."""
+    from sxproto import messages
+
+    if r["mode"] not in messages.MODES or not 0 <= r["ph"] <= 14000 or r["base_dose"] < 0 or r["flow_aq"] < 0:
+        raise SxctlError("board %d sent an unbelievable record %d (mode %s, pH %d milli-pH, dose %d, flow %d): "
+                         "check the board (sxctl info) and run sxctl tune again"
+                         % (addr, r["record"], r["mode"], r["ph"], r["base_dose"], r["flow_aq"]))
+    return {k: r[k] for k in ("ph", "base_dose", "flow_aq", "mode", "alarms_active", "alarms_unacked")}
+
+
+def run_live(bus, addr, proc, measure_s, poll_s=1.0, interrupted=lambda: False, status=None, status_s=600.0,
+             sleep=None):
+    """Run the Procedure on the live stage at `addr` over `bus`: its records every `poll_s`
+    seconds of wall time, its hands SET_MODE. Ctrl-C (`interrupted()`) or an error on the way
+    restores the stage's mode and dose."""
+    import time
+
+    sleep = sleep or time.sleep
+    proc.stage = BusStage(bus, addr)
+    reader = BacklogReader(bus, addr, measure_s)
+    next_status = None
+    try:
+        while not proc.done:
+            if interrupted():
+                proc.abort("interrupted")
+                break
+            records = reader.read()
+            if records:
+                t_s = records[-1]["time_s"]
+                proc.feed(t_s, records)
+                if status and next_status is None:
+                    next_status = t_s + status_s
+                if status and t_s >= next_status:
+                    next_status += status_s
+                    status(t_s)
+            if not proc.done:
+                sleep(poll_s)
+    except BaseException:
+        if not proc.done:
+            proc.abort("stopped by an error")
+        raise
+    return proc
+
+
+# --- on a virtual plant, lock-step ----------------------------------------------------------------
+def setpoint_of(stage):
+    """The stage's pH setpoint in the plant file, pH."""
+    return stage.values["ph_setpoint"] / 1000.0
 
 
 def options_for(plant, index, ph_range=None, **kw):
     """Procedure Options from the stage's own settings (base_max, measure and control periods)."""
     v = plant.stages[index].values
-    sp = plant.setpoint(index)
+    sp = setpoint_of(plant.stages[index])
     lo, hi = ph_range or (sp - 0.3, sp + 0.3)
     measure = v["measure_period"] / 1000.0
     return Options(lo, hi, v["base_max"] / 100.0, measure, measure * v["control_scans"], **kw)
@@ -292,8 +399,8 @@ def run_virtual(plant, procedures, heapsize=None, interrupted=lambda: False, sta
     def on_poll(session, t_s):
         for i, proc in procedures.items():
             addr = plant.stages[i].address
-            if not hasattr(proc.stage, "session"):
-                proc.stage = BusStage(session, addr)
+            if proc.stage is None:
+                proc.stage = BusStage(session.bus, addr)  # the run's own bus client
             got = session.telemetry[addr]
             new, seen[i] = got[seen[i]:], len(got)
             if interrupted():

@@ -19,8 +19,18 @@ the loop over titration slope ±30 % × mixing time ±50 %: the slope alone keep
 above 2.4, the mixing time alone above 1.7; both at their worst together (slope 30 % steeper,
 mixing twice as fast) leave about 1.3 and 28°, stable but ringing, and `sxctl tune` prints that
 figure with the settings. A control scan holds its output for Ts, which adds Ts/2 of
-delay. Second-order with τ2 > θ: a series PID with Td = τ2, converted to the board's ideal
-form; else the half rule moves τ2/2 into θ and τ1, and the loop is a PI.
+delay. The rule is SIMC's for the second-order model as fitted (its rule for SOPDT: Kc =
+τ1 / (k (τc + θ)), τI = min(τ1, 4 (τc + θ)), τD = τ2), a series PID whose derivative cancels the
+electrode's lag, converted to the board's ideal form, with one guard: τD is at most θ, and the
+lag above it goes half into θ and half into τ1 (Skogestad's half rule for a neglected lag). A
+fitted lag longer than the dead time is where a step test cannot tell the two apart (on a noisy
+stage two lags and no dead time fit as well as one lag and a dead time), and a derivative tuned on
+it would leave the loop with nearly no delay to respect. Skogestad switches to a PI by the half
+rule when τ2 < θ, where the derivative gains less; the board has the derivative and the electrode
+lag is measured, so it is kept there, and the settings move smoothly with the fitted lag: with
+the switch, a lag a second either side of the dead time cut the integral gain by a third, and a
+load step leaves an integrated error of Δd · τI / Kc (Åström & Hägglund, Advanced PID Control,
+2006: IE = 1 / ki), the whole IAE of a well-damped loop.
 """
 import dataclasses
 import math
@@ -40,6 +50,7 @@ class Response:
     tau2: float  # the smaller: the electrode
     theta: float  # dead time of the reported pH
     rms: float  # fit residual, as a fraction of the step
+    steps: int = 1  # how many step responses it was fitted to
 
 
 def step_response(t, tau1, tau2, theta):
@@ -54,8 +65,18 @@ def fit_response(t, y):
     """Least-squares fit of a step response: y from 0 (before the step) to 1 (settled), t in s
     from the step. Grid search (θ by 1 s, lags on a log grid), then a finer grid around it;
     tau1 >= LAG_RATIO * tau2."""
-    t = np.asarray(t, dtype=float)
-    y = np.asarray(y, dtype=float)
+    return fit_responses([(t, y, 1.0)])
+
+
+def fit_responses(steps):
+    """One model fitted to several step responses at once: [(t, y, weight)], each y from 0 to 1
+    as in fit_response, its squared residuals weighted (a step's size squared: its signal over
+    the electrode's noise). On a noisy stage a single small step fits a dead time anywhere
+    between 0 and 40 s; all of them together pin it down."""
+    t = np.concatenate([np.asarray(a, dtype=float) for a, _, _ in steps])
+    y = np.concatenate([np.asarray(b, dtype=float) for _, b, _ in steps])
+    w = np.concatenate([np.full(len(a), float(k)) for a, _, k in steps])
+    w = w / w.sum()
 
     def search(thetas, tau1s, tau2s):
         best = None
@@ -69,7 +90,7 @@ def fit_response(t, y):
                     yy = 1.0 - (d * np.exp(-tt / d) - tau2 * np.exp(-tt / tau2)) / (d - tau2)
                 else:
                     yy = 1.0 - np.exp(-tt / d)
-                err = np.mean((yy - y[None, :]) ** 2, axis=1)
+                err = np.sum(w[None, :] * (yy - y[None, :]) ** 2, axis=1)
                 # the mixing lag is the larger by at least LAG_RATIO: two similar lags and a
                 # short dead time fit a step as well as one lag and a longer dead time, and only
                 # the latter is safe to tune on
@@ -79,7 +100,7 @@ def fit_response(t, y):
                     best = (err[k], float(tau1s[k]), float(tau2), float(theta))
         return best
 
-    span = max(float(t[-1]), 1.0)
+    span = max(float(t.max()), 1.0)
     best = search(np.arange(0.0, min(120.0, span / 2), 1.0), np.geomspace(5.0, max(10.0, span), 60),
                   np.concatenate(([0.0], np.geomspace(1.0, 120.0, 40))))
     _, tau1, tau2, theta = best
@@ -87,7 +108,7 @@ def fit_response(t, y):
                   np.linspace(tau1 * 0.85, tau1 * 1.15, 31),
                   np.unique(np.concatenate(([0.0], np.linspace(max(0.0, tau2 * 0.8), tau2 * 1.2 + 0.5, 21)))))
     err, tau1, tau2, theta = best
-    return Response(tau1, tau2, theta, math.sqrt(err))
+    return Response(tau1, tau2, theta, math.sqrt(err), len(steps))
 
 
 @dataclasses.dataclass
@@ -131,22 +152,24 @@ class Settings:
 
 
 def simc(model, tau_c_per_theta=1.0):
-    """Loop gains by SIMC (module docstring) for the model; tau_c = tau_c_per_theta × θ_eff."""
+    """Loop gains by SIMC (module docstring) for the model; tau_c = tau_c_per_theta × θ."""
     theta = model.dead_s + model.control_s / 2.0
     tau1, tau2, k = model.mix_s, model.lag_s, model.gain
-    if tau2 > theta:
-        tc = tau_c_per_theta * theta
-        kc = tau1 / (k * (tc + theta))
-        ti = min(tau1, 4.0 * (tc + theta))
-        td = tau2
-        # series (kc, ti, td) -> the board's ideal form
-        f = 1.0 + td / ti
-        return Settings(kc * f, ti * f, td / f, tc, "SIMC PID, τc = θ = %.0f s" % theta)
-    theta += tau2 / 2.0
-    tau = tau1 + tau2 / 2.0
+    # the derivative cancels the electrode lag as far as the dead time; the rest of the lag, which
+    # a step test cannot tell from dead time, goes half into θ and half into τ1 (the half rule)
+    td = min(tau2, theta)
+    rest = tau2 - td
+    theta += rest / 2.0
+    tau1 += rest / 2.0
     tc = tau_c_per_theta * theta
-    kc = tau / (k * (tc + theta))
-    return Settings(kc, min(tau, 4.0 * (tc + theta)), 0.0, tc, "SIMC PI (half rule), τc = θ = %.0f s" % theta)
+    kc = tau1 / (k * (tc + theta))
+    ti = min(tau1, 4.0 * (tc + theta))
+    if td <= 0.0:
+        return Settings(kc, ti, 0.0, tc, "SIMC PI, τc = θ = %.0f s" % theta)
+    # series (kc, ti, td) -> the board's ideal form
+    f = 1.0 + td / ti
+    return Settings(kc * f, ti * f, td / f, tc, "SIMC PID, τD = %.0f s of the electrode's lag, τc = θ = %.0f s"
+                    % (td, theta))
 
 
 def loop_gain(model, settings, w, gain_scale=1.0, mix_scale=1.0):

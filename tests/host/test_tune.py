@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from simboards import SXCTL
+from simboards import SXCTL, start_sim
 from sxctl import cli, plantedit, tune, tuning
 from sxctl.errors import SxctlError
 from sxctl.sim import metrics, plants
@@ -64,14 +64,48 @@ def test_the_flow_refuses_an_unconfirmed_start_and_leaves_the_file(tmp_path, cap
     assert path.read_text() == text
 
 
-def test_ctrl_c_restores_the_previous_mode_and_dose(tmp_path):
+@pytest.fixture(scope="module")
+def live_hs(tmp_path_factory):
+    """The HS tank on a virtual board run paced by `sxctl sim --no-host`, its bus left to other
+    programs as a plant's is; the plant file gives the boards a link timeout the tests' polls keep."""
+    folder = tmp_path_factory.mktemp("live")
+    path = folder / "hs.toml"
+    path.write_text((ROOT / "examples" / "hs-benchmark.toml").read_text().replace(
+        "[defaults]\n", "[defaults]\nlink_timeout = 3600\n", 1))
+    sim = start_sim(folder, "--plant", str(path), "--no-host", "--speed", "40")
+    yield path, sim
+    sim.stop()
+
+
+def test_tune_drives_a_live_stage_over_the_bus_and_writes_the_plant_file(live_hs, tmp_path, capsys):
+    source, sim = live_hs
     path = tmp_path / "hs.toml"
-    shutil.copy(ROOT / "examples" / "hs-benchmark.toml", path)
+    shutil.copy(source, path)
+    assert cli.main(["tune", "--plant", str(path), "--stage", "CSTR", "--bus", sim.bus, "--ph-range", "6.5:8.0",
+                     "--poll", "0.1", "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert "on the bus" in out and "stage stable: auto" in out and "step 3:" in out, out
+    assert "step test done: stage back in auto" in out and "(board confirmed)" in out and "+pid_kp = " in out, out
+    after = plants.load(str(path)).stages[0].values
+    assert 60 <= after["mix_time"] <= 110 and 60 <= after["ph_response"] <= 160, after
+    assert after["pid_td"] > 0 and after["pid_kp"] > 0
+
+
+def test_ctrl_c_on_a_live_stage_restores_its_mode_and_dose_through_the_bus(live_hs, tmp_path):
+    source, sim = live_hs
+    path = tmp_path / "hs.toml"
+    shutil.copy(source, path)
     text = path.read_text()
-    proc = subprocess.Popen(SXCTL + ["tune", "--plant", str(path), "--stage", "CSTR", "--yes"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    from sxctl.buslink import BusClient
+    from sxproto import messages
+
+    # as an operator would: the alarms an earlier step test raised are acknowledged first
+    with BusClient(sim.bus, timeout=1.0) as bus:
+        bus.request(1, messages.ALARM_ACK, dict(mask=0xFFFF), expect=messages.ALARM_STATE)
+    proc = subprocess.Popen(SXCTL + ["tune", "--plant", str(path), "--stage", "CSTR", "--bus", sim.bus, "--poll",
+                                     "0.1", "--yes"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     for line in proc.stdout:  # progress: wait until the step test is under way
         lines.append(line)
         if line.startswith("step 2:") or time.monotonic() > deadline:
@@ -80,8 +114,12 @@ def test_ctrl_c_restores_the_previous_mode_and_dose(tmp_path):
     proc.send_signal(signal.SIGINT)
     rest = proc.stdout.read()
     assert proc.wait(60) == 130, rest
-    assert "interrupted: stage back in auto at 155.5" in rest and "(board confirmed)" in rest, rest
+    assert "interrupted: stage back in auto at 155." in rest and "(board confirmed)" in rest, rest
     assert "nothing written" in rest and path.read_text() == text
+    # the board says so too: auto, dosing again
+    with BusClient(sim.bus, timeout=1.0) as bus:
+        t = bus.request(1, messages.GET_TELEMETRY, expect=messages.TELEMETRY).values
+    assert t["mode"] == 2 and t["base_dose"] > 10000, t
 
 
 class _Stage:
@@ -130,6 +168,42 @@ def test_fit_finds_mixing_electrode_and_dead_time():
     y = tuning.step_response(t, 90.0, 15.0, 15.0) + np.random.default_rng(1).normal(0, 0.005, len(t))
     r = tuning.fit_response(t, y)
     assert abs(r.tau1 - 90) < 8 and abs(r.tau2 - 15) < 5 and abs(r.theta - 15) < 3, r
+
+
+def test_a_noisy_stage_is_fitted_on_all_its_steps_together():
+    # five small steps, each with noise a tenth of its size (an SX stage: 0.002 pH noise on
+    # steps of 0.02 pH); one alone places the dead time anywhere, all together within 3 s
+    rng = np.random.default_rng(3)
+    steps = []
+    for k in range(5):
+        t = np.arange(0, 400, 1.0)
+        steps.append((t, tuning.step_response(t, 70.0, 10.0, 11.0) + rng.normal(0, 0.1, len(t)), 1.0))
+    r = tuning.fit_responses(steps)
+    assert r.steps == 5 and abs(r.theta - 11) < 3 and abs(r.tau1 - 70) < 10 and abs(r.tau2 - 10) < 5, r
+
+
+class _Backlog:
+    """A board's backlog as BACKLOG_READ answers it: records from 10 on, `latest` moving on."""
+
+    def __init__(self):
+        self.latest = 12
+
+    def request(self, addr, message, values=None, expect=None):
+        since, count = values["since"], values["count"] or 120
+        recs = [dict(record=n, ph=7000 + n, base_dose=15550, flow_aq=996, mode=2, alarms_active=0, alarms_unacked=0)
+                for n in range(max(since + 1, 10), self.latest + 1)][:count]
+        return type("Reply", (), {"values": dict(count=len(recs), latest=self.latest, records=recs)})()
+
+
+def test_the_live_reader_starts_at_the_newest_record_and_counts_what_the_board_lost():
+    bus = _Backlog()
+    reader = tune.BacklogReader(bus, 1, 5.0)
+    assert [r["time_s"] for r in reader.read()] == [60.0]  # the newest, record 12 at 5 s each
+    bus.latest = 14
+    assert [r["ph"] for r in reader.read()] == [7013, 7014] and reader.lost == 0
+    bus.latest = 10
+    with pytest.raises(SxctlError, match="reset during the step test"):
+        reader.read()
 
 
 def test_simc_margins_and_a_slow_electrode_rule_with_its_fix():

@@ -22,9 +22,10 @@ dead time {5, 10, 20, 30} s, each plant first tuned by the same step test (sxctl
 in one lock-step run), then run with those settings beside the reference PI on the same plant:
 the worst IAE, how many grid points oscillate and the worst overshoot past a setpoint step.
 
-SX cascade (examples/sx-cascade.toml): a cold start, one simulated hour with the feed turning
-more acidic at 30 min, the plant file's controller against a plain PID (same gains and pumps,
-no curve, no feedforward), side by side in one run: IAE summed over the stages (2 s samples),
+SX cascade (examples/sx-cascade.toml, every stage's loop settings written by `sxctl tune` on
+that stage, the others in auto): a cold start, one simulated hour with the feed turning more
+acidic at 30 min, the plant file's controller against a plain PID (same gains and pumps, no
+curve, no feedforward), side by side in one run: IAE summed over the stages (2 s samples),
 base used, and the worst |setpoint − true pH| of any stage over the last 10 minutes.
 """
 import dataclasses
@@ -180,7 +181,7 @@ def sx_figures():
     fw, pid = out["fw"], out["pid"]
     key = "control.sx_cascade."
     return [
-        Figure(key + "iae", round(fw["iae"], 3), "pH·min", None, "4 stages, cold start + feed acid step, 1 h"),
+        Figure(key + "iae", round(fw["iae"], 3), "pH·min", None, "4 stages, cold start + feed acid step, 1 h; settings by sxctl tune"),
         Figure(key + "pid_iae", round(pid["iae"], 3), "pH·min", None,
                "plain PID: same gains, no curve, no feedforward"),
         Figure(key + "base_L", round(fw["base_L"], 2), "L", None, "2 M NaOH used in the hour"),

@@ -39,6 +39,10 @@ def add_arguments(p):
     p.add_argument("--poll", type=float, default=5.0,
                    help="with --plant: simulated seconds between telemetry polls of each board (default 5); "
                         "keep it below the boards' link_timeout")
+    p.add_argument("--no-host", action="store_true",
+                   help="with --plant and --speed: commission the boards, then leave the bus to the plant's own "
+                        "host programs (sxctl serve, log, monitor, tune --bus), as on a plant; give the boards a "
+                        "link_timeout that those programs' polls keep")
     p.add_argument("--log", metavar="DB", help="with --plant: record the boards' telemetry in this SQLite store, "
                                                "as `sxctl log` does")
     p.add_argument("--monitor", action="store_true", help="with --plant: show a live table of every stage")
@@ -59,6 +63,8 @@ def run(args):
     from ..errors import SxctlError
 
     if args.plant is None:
+        if args.no_host:
+            raise SxctlError("--no-host needs --plant")
         for name in ("speed", "log"):
             if getattr(args, name) is not None:
                 raise SxctlError("--%s needs --plant" % name)
@@ -71,6 +77,9 @@ def run(args):
         raise SxctlError("--blank boards have no firmware to run a plant with; flash them first (`sxctl flash`)")
     if args.plant_link:
         raise SxctlError("--plant-link is for your own simulator; with --plant, sxctl drives the links itself")
+    if args.no_host and (args.log or args.monitor):
+        raise SxctlError("--no-host leaves the bus to other programs: log and watch with them (sxctl serve, sxctl "
+                         "log, sxctl monitor), not with --log or --monitor")
     return run_plant(args)
 
 
@@ -135,7 +144,8 @@ def run_plant(args):
     ports_written = []
 
     def on_poll(session, t_s):
-        if args.ports_file and not ports_written:
+        # with --no-host, once the bus is free for the programs that read the ports file
+        if args.ports_file and not ports_written and (session.bus is None or not args.no_host):
             _write_ports(args.ports_file, session.sim.ports())
             ports_written.append(1)
         if monitor is not None:
@@ -150,7 +160,7 @@ def run_plant(args):
     try:
         session = Session(plant, args.duration, speed=args.speed, poll_s=args.poll, heapsize=args.heapsize,
                           baud=args.baud, ber=args.ber, drop=args.drop, seed=args.seed, root=args.root,
-                          on_poll=on_poll, should_stop=lambda: bool(stop), store=store,
+                          on_poll=on_poll, should_stop=lambda: bool(stop), store=store, host=not args.no_host,
                           say=lambda text: print("logger: " + text, file=sys.stderr, flush=True))
         result = session.run()
     finally:

@@ -2,9 +2,13 @@
 import signal
 import sys
 
+from . import common
+
 HELP = ("identify a stage with bounded step doses (titration curve, mixing time, electrode response) and "
         "write the loop settings derived from them into the plant file")
-EXAMPLE = "sxctl tune --plant examples/hs-benchmark.toml --stage CSTR --ph-range 5.5:9.5 --yes"
+EXAMPLE = ("sxctl tune --plant plant.toml --stage E1 --bus /dev/ttyUSB0 --ph-range 1.6:1.8   (a live stage; "
+           "without a bus, a plant file's [sim] model on virtual boards: --plant examples/hs-benchmark.toml "
+           "--stage CSTR --ph-range 5.5:9.5 --yes)")
 
 
 def _range(text):
@@ -25,7 +29,16 @@ def add_arguments(p):
                    help="largest change of the dose in one step, mL/min (default: base_max / 10)")
     p.add_argument("--yes", action="store_true",
                    help="start without asking and write the settings without asking")
-    p.add_argument("--heapsize", default=None, help="MicroPython heap of each virtual board")
+    p.add_argument("--bus", "--port", dest="bus", metavar="PORT",
+                   help="the bus the live stage is on (default: the plant file's [bus] port); with neither, a plant "
+                        "file's [sim] model is run on virtual boards, lock-step")
+    p.add_argument("--baud", type=int, default=None, help="bus baud rate (default: the plant file's, else 115200)")
+    p.add_argument("--key-file", metavar="FILE", help="plant key to sign the mode changes with (default: the plant "
+                   "file's key_file, else $SXCTL_PLANT_KEY)")
+    p.add_argument("--poll", type=float, default=1.0, metavar="S",
+                   help="on a live stage: seconds between reads of its records (default 1; the board keeps "
+                        "its backlog's worth)")
+    p.add_argument("--heapsize", default=None, help="without a bus: MicroPython heap of each virtual board")
 
 
 def _ask(text):
@@ -35,24 +48,24 @@ def _ask(text):
 
 
 def run(args):
-    from .. import plantedit, tune, tuning
+    from .. import plantfile, tune
     from ..errors import SxctlError
-    from ..sim import plants
 
     text = open(args.plant, encoding="utf-8").read() if _readable(args.plant) else None
     if text is None:
         raise SxctlError("cannot read plant file %s" % args.plant)
-    if "[sim]" not in text:
-        raise SxctlError("%s has no [sim] table: this sxctl tunes virtual stages (sxctl sim --plant); on a real bus "
-                         "run the same step test by hand with `sxctl set mode=manual` (README: Tuning)" % args.plant)
-    plant = plants.load(args.plant)
+    plant = plantfile.load(args.plant)
+    live = bool(args.bus or plant.port)
+    if not live and "[sim]" not in text:
+        raise SxctlError("%s names no bus: give --bus PORT (the stage's bus), or port in its [bus] table"
+                         % args.plant)
     index = _stage_index(plant, args.stage)
     stage = plant.stages[index]
     say = _printer()
     opts = tune.options_for(plant, index, args.ph_range, max_step=args.max_step)
-    say("tuning stage %s (address %d) of %s: pH range %.2f..%.2f, steps of at most %.2f mL/min, dose 0..%.2f"
-        % (stage.name, stage.address, args.plant, opts.ph_lo, opts.ph_hi, opts.max_step or opts.base_max / 10,
-           opts.base_max))
+    say("tuning stage %s (address %d) of %s %s: pH range %.2f..%.2f, steps of at most %.2f mL/min, dose 0..%.2f"
+        % (stage.name, stage.address, args.plant, "on the bus" if live else "on its [sim] model, virtual boards",
+           opts.ph_lo, opts.ph_hi, opts.max_step or opts.base_max / 10, opts.base_max))
     say("waiting for the stage to be stable (pH within %.3f over %.0f s) ..." % (opts.stable_band, opts.stable_s))
 
     def confirm(state):
@@ -62,19 +75,35 @@ def run(args):
     stop = []
     old = signal.signal(signal.SIGINT, lambda *_: stop.append(1))
     try:
-        tune.run_virtual(plant, {index: proc}, heapsize=args.heapsize, interrupted=lambda: bool(stop),
-                         status=lambda t: say(_status(proc, t)))
+        if live:
+            with common.open_bus(args, plant, program="sxctl tune") as bus:
+                bus.hello(stage.address)  # a board that answers, of this schema, before anything else
+                tune.run_live(bus, stage.address, proc, opts.measure_s, args.poll, interrupted=lambda: bool(stop),
+                              status=lambda t: say(_status(proc, t)))
+        else:
+            from ..sim import plants
+
+            sim_plant = plants.load(args.plant)
+            at = [s.address for s in sim_plant.stages].index(stage.address)
+            tune.run_virtual(sim_plant, {at: proc}, heapsize=args.heapsize, interrupted=lambda: bool(stop),
+                             status=lambda t: say(_status(proc, t)))
     finally:
         signal.signal(signal.SIGINT, old)
     if stop:
         say("interrupted: nothing written to %s" % args.plant)
         return 130
-    model, fits, measured = proc.model(plant.setpoint(index))
+    return _write(args, text, stage, proc, tune.setpoint_of(stage), say)
+
+
+def _write(args, text, stage, proc, setpoint, say):
+    from .. import plantedit, plantfile, tune, tuning
+
+    model, fits, measured = proc.model(setpoint)
     settings = tuning.simc(model)
     say("fitted model: " + model.describe())
     for f in fits:
-        say("  step response: mixing %.0f s, electrode lag %.0f s, dead time %.1f s, fit rms %.3f"
-            % (f.tau1, f.tau2, f.theta, f.rms))
+        say("  %d step responses fitted together: mixing %.0f s, electrode lag %.0f s, dead time %.1f s, fit rms %.3f"
+            % (f.steps, f.tau1, f.tau2, f.theta, f.rms))
     say("titration curve (%d points measured, %d kept): %s" % (
         len(measured), len(model.points), ", ".join("pH %.3f: %d" % p for p in model.points)))
     gm, pm = tuning.margins(model, settings)
@@ -92,7 +121,13 @@ def run(args):
     if not (args.yes or _ask("write these settings into %s?" % args.plant)):
         say("not written: run again with --yes, or answer y, to write them")
         return 1
-    plants.parse(new, args.plant)  # the written file must load as a plant again
+    _, problems = plantfile.check_text(new, args.plant)  # the written file must load as a plant again
+    if problems:
+        raise plantfile.PlantFileError(args.plant, problems)
+    if "[sim]" in new:
+        from ..sim import plants
+
+        plants.parse(new, args.plant)
     tmp = args.plant + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(new)

@@ -129,9 +129,12 @@ class Session:
 
     def __init__(self, plant, duration_s, speed=None, poll_s=5.0, heapsize=None, baud=None, ber=0.0, drop=0.0,
                  seed=0, timeout_s=5.0, events=None, on_poll=None, root=None, bus_timeout_s=0.1,
-                 should_stop=lambda: False, store=None, say=None, epoch0=None, acknowledge=False):
+                 should_stop=lambda: False, store=None, say=None, epoch0=None, acknowledge=False, host=True):
         if speed is not None and speed <= 0:
             raise SxctlError("--speed must be above 0")
+        if not host and speed is None:
+            raise SxctlError("a plant run that leaves the bus to other programs must be paced (--speed): in "
+                             "lock-step nothing else could keep up with it")
         self.plant = plant
         self.duration_s = duration_s
         self.speed = speed
@@ -150,6 +153,14 @@ class Session:
         self.names = [s.name for s in plant.stages]
         self.setpoints = [plant.setpoint(i) for i in range(plant.boards)]
         self.acknowledge = acknowledge  # acknowledge alarms at every poll, as an operator at the screen
+        # host=False: commission the boards (and switch a manual start to auto), then close the
+        # bus and leave it to other programs, as a plant's own host (sxctl serve, log, tune) has it
+        self.host = host
+        if not host:
+            needs = [e for e in self.events if e.key in _HOST_EVENTS]
+            if needs:
+                raise SxctlError("%s: the plant's scheduled %s at %.0f s is a host action; a run that leaves the bus "
+                                 "to other programs has only plant events" % (plant.path, needs[0].key, needs[0].at_s))
         self.store = store  # an SQLiteStore to log into (sxctl sim --log), or None
         self.say = say or (lambda text: None)  # the logger's remarks (a stage offline...)
         # Unix time of simulated t = 0: the logger's clock, and the boards' after TIME_SYNC
@@ -180,6 +191,7 @@ class Session:
             link.preload(instruments[i].sense(0, signals[i], first=True))
         trace = Trace()
         halt = None
+        host_ = self.host
         try:
             sim.start()
             halt = sim.run_in_background()
@@ -206,11 +218,15 @@ class Session:
                     pending.sort(key=lambda e: e.at_s)
                 t_ms = 0
                 next_poll_ms = 0
+                release_s = None if host_ else (plant.auto_at_s if plant.manual_dose is not None else 0.0)
                 wall0 = time.monotonic()
                 while True:
                     t_s = self.t_s = t_ms / 1000.0
                     while pending and pending[0].at_s <= t_s + 1e-9:
                         self._event(pending.pop(0), client, model)
+                    if release_s is not None and t_s >= release_s - 1e-9:
+                        client.close()  # the bus is the plant's host's from now on
+                        self.bus = release_s = None
                     trace.t_s.append(t_s)
                     trace.ph.append(model.true_ph())
                     trace.ph_read.append([inst.ph_read for inst in instruments])
@@ -293,6 +309,10 @@ class Session:
 
     def _poll(self, client):
         """One logger round over every board: new telemetry records, events, config snapshots."""
+        if self.bus is None:  # the bus was left to the plant's host
+            if self.on_poll is not None:
+                self.on_poll(self, self.t_s)
+            return
         self.logger.poll_round()
         self.polls_failed += sum(1 for st in self.logger.stages if st.online is False)
         for addr, got in self.telemetry.items():
@@ -305,6 +325,7 @@ class Session:
 
 
 _COMMISSION_TIMEOUT_S = 1.0
+_HOST_EVENTS = ("ph_setpoint", "manual_dose", "auto")  # what the host does over the bus, not the plant
 
 
 class _Mode:
