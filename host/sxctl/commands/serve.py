@@ -26,6 +26,9 @@ def add_arguments(p):
     p.add_argument("--modbus", default=None, metavar="HOST:PORT",
                    help="where to serve Modbus TCP (default: the plant file's [gateway] modbus, else 127.0.0.1:5020; "
                         "502 needs privileges; 'off': none)")
+    p.add_argument("--mqtt", default=None, metavar="URL",
+                   help="publish the log to an MQTT broker for the plant historian: mqtt[s]://[user@]host[:port]/<plant>"
+                        "[/<gateway>] (docs/historian.md; password from ?password_file=PATH or $SXCTL_MQTT_PASSWORD)")
     p.add_argument("--state-dir", help="folder of the state file other sxctl processes find the gateway by "
                                        "(default $SXCTL_STATE_DIR, $XDG_RUNTIME_DIR/sxctl or /tmp/sxctl-UID)")
     p.add_argument("--duration", type=float, default=None, help="seconds to serve (default: until SIGTERM/Ctrl-C)")
@@ -124,6 +127,9 @@ def run(args):
                       stale_s=args.stale, key=key)
     gw.token_file = str(where.token_file)
     gw.add_face(api.ApiFace(where.socket, where.token))
+    if args.mqtt:
+        from ..gateway import mqtt
+        gw.add_face(mqtt.MqttFace(args.mqtt))
     face = gw.add_face(modbus.ModbusFace(listen, settings["modbus_writes"], settings["modbus_allow"])) if listen else None
     try:
         gw.start()
