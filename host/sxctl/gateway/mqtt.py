@@ -36,7 +36,9 @@ class _Chunk:
         self.infos = infos
 
     def acked(self):
-        return all(i.is_published() for i in self.infos)
+        # not info.is_published(): it raises for a message published while the broker was away,
+        # which paho keeps and sends on reconnect; its PUBACK sets the same flag
+        return all(i._published for i in self.infos)
 
 
 class Publisher:
@@ -217,6 +219,7 @@ class MqttFace:
     def __init__(self, url):
         self.url_text = url  # checked in start(), where a refusal stops the gateway cleanly
         self.publisher = None
+        self.gateway = None
 
     def describe(self):
         p = self.publisher
@@ -224,9 +227,18 @@ class MqttFace:
                                                   "connected" if p.connected.is_set() else "waiting for the broker")
 
     def start(self, gateway):
+        self.gateway = gateway
         self.publisher = Publisher(gateway.db, self.url_text, stages=gateway.addrs)
         self.publisher.start()
 
     def stop(self):
+        """The gateway stops its faces before its logger; this face lets the logger end its last
+        round first (what Gateway.stop does next anyway), so that round is published too, not
+        left for the next start."""
+        gw = self.gateway
+        if gw.thread is not None and gw.thread.is_alive():
+            gw.stopping.set()
+            gw.jobs.put("stop", None)  # wakes the bus thread
+            gw.thread.join(30)
         if self.publisher is not None:
             self.publisher.stop()

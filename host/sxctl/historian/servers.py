@@ -88,7 +88,9 @@ class Mosquitto:
         return "%s://127.0.0.1:%d" % ("mqtts" if self.tls else "mqtt", self.port)
 
     def _write_conf(self):
-        lines = ["listener %d 127.0.0.1" % self.port,
+        # mosquitto started as root drops to the `mosquitto` user unless told to stay: stay, so it
+        # can write its persistence file in a private folder of root's
+        lines = ["user %s" % pwd.getpwuid(os.geteuid()).pw_name, "listener %d 127.0.0.1" % self.port,
                  "persistence true", "persistence_location %s/" % self.folder, "autosave_interval 1",
                  "max_queued_messages 0", "max_inflight_messages 100", "log_dest file %s" % self.log,
                  "log_type error", "log_type warning", "log_type notice"]
@@ -110,14 +112,6 @@ class Mosquitto:
     def start(self):
         binary = mosquitto_binary()
         self._write_conf()
-        if os.geteuid() == 0:
-            # mosquitto drops root to the `mosquitto` user: it must read and write its folder
-            try:
-                user = pwd.getpwnam("mosquitto")
-                for p in [self.folder] + list(self.folder.iterdir()):
-                    os.chown(p, user.pw_uid, user.pw_gid)
-            except KeyError:
-                pass
         self.proc = subprocess.Popen([binary, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
                                      stderr=open(self.folder / "mosquitto.err", "ab"))
         _wait_port(self.port, self.proc, "mosquitto", self.log)
@@ -143,10 +137,13 @@ class Mosquitto:
 
 class Postgres:
     """One private PostgreSQL cluster, initdb'd in a temporary folder, trust authentication on
-    127.0.0.1 only, its socket in its own folder."""
+    127.0.0.1 only, its socket in its own folder. As root the cluster lives in a folder of its
+    own under the system's temporary directory (the `postgres` user cannot enter root's private
+    temporary folders); the context manager removes it at the end."""
 
     def __init__(self, folder=None, port=None):
-        self.folder = pathlib.Path(folder or tempfile.mkdtemp(prefix="sxctl-postgres-"))
+        self.owned = folder is None or os.geteuid() == 0
+        self.folder = pathlib.Path(tempfile.mkdtemp(prefix="sxctl-postgres-") if self.owned else folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.data = self.folder / "data"
@@ -233,3 +230,5 @@ class Postgres:
 
     def __exit__(self, *exc):
         self.stop()
+        if self.owned:
+            shutil.rmtree(self.folder, ignore_errors=True)

@@ -65,6 +65,8 @@ class Historian:
         log.info("broker %s connected%s", self.url.safe(), " (session resumed)" if flags.session_present else "")
 
     def _on_subscribe(self, client, userdata, mid, reasons, properties):
+        if not self.subscribed.is_set():
+            log.info("subscribed to plant %s", self.url.plant)
         self.subscribed.set()
 
     def _on_disconnect(self, client, userdata, flags, reason, properties):
@@ -155,6 +157,8 @@ class Historian:
             try:
                 now = self.clock()
                 lags = {g: now - t for g, t in read_at.items()}
+                if self.writer.conn is None:
+                    self._open_db()
                 new = self.writer.write(rows, statuses, lags)
                 break
             except Exception as e:  # psycopg's errors, a closed connection: reconnect and write again
@@ -165,10 +169,7 @@ class Historian:
                 log.warning("database write failed (%s); again in %.1f s, nothing acknowledged meanwhile",
                             str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__, wait)
                 time.sleep(wait)
-                try:
-                    self._open_db()
-                except Exception as e2:
-                    log.debug("database still unreachable: %s", e2)
+                self.writer.close()  # opened again by the next attempt
         # committed: now, and only now, the broker may forget these messages
         for generation, m in batch:
             if generation == self.generation and m.qos:

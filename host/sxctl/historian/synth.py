@@ -21,7 +21,7 @@ from .. import store
 
 T0 = 1_800_000_000     # the simulated plant's first second (2027-01-15)
 EVENT_EVERY = 97       # records between two events of a stage
-GAP_EVERY = 601        # records between two gaps (a board that held less than asked)
+GAP_EVERY = 251        # records between two gaps (a board that held less than asked)
 
 
 def values(gateway, stage, record):
