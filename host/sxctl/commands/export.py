@@ -52,8 +52,9 @@ def selection_arguments(p):
     p.add_argument("db", metavar="FILE|URL", help="SQLite file written by `sxctl log` or `sxctl serve`, or the "
                                                   "historian's database: postgresql://[user@]host[:port]/database")
     p.add_argument("--gateway", type=_gateways, default=None, metavar="NAMES",
-                   help="historian database only: these gateways, e.g. gw1,gw2 (default: all; rows come gateway by "
-                        "gateway, and with more than one a stage is shown as gateway/stage)")
+                   help="historian database only: these gateways, e.g. gw1,gw2 (default: all). Rows come gateway by "
+                        "gateway; the CSV has a gateway's own columns (no gateway name: export one gateway to tell them "
+                        "apart), a plot names each panel gateway/stage")
     p.add_argument("--stage", type=_stages, default=None, metavar="STAGES",
                    help="only these stages, e.g. 2 or 1-4,7 (default: all)")
     p.add_argument("--from", dest="start", type=time_arg, default=None, metavar="T",
@@ -82,14 +83,15 @@ def rows(store, stages=None, start=None, end=None):
                                                     "" if unacked is None else st.alarm_names(unacked)]
 
 
-def open_log(args):
-    """The store the selection reads: an SQLite log, or the historian's PostgreSQL database."""
+def open_log(args, label_stages=False):
+    """The store the selection reads: an SQLite log, or the historian's PostgreSQL database (with
+    `label_stages`, a stage of several gateways' is named gateway/stage)."""
     from ..errors import SxctlError
     from ..historian import pgstore
     from ..store import SQLiteStore
 
     if pgstore.is_url(args.db):
-        return pgstore.PgReader(args.db, args.gateway)
+        return pgstore.PgReader(args.db, args.gateway, label_stages)
     if args.gateway:
         raise SxctlError("--gateway selects gateways in the historian's database (a postgresql:// URL); "
                          "%s is one gateway's own log" % args.db)

@@ -16,7 +16,7 @@ def add_arguments(p):
 def run(args):
     from ..plot import render
 
-    store = open_log(args)
+    store = open_log(args, label_stages=True)
     try:
         stages, bucket = render(store, args.output, args.stage, args.start, args.end, args.title)
     finally:

@@ -66,13 +66,14 @@ class HistorianProcess(Child):
                                         "--name", name])
         self.starts = 0
 
-    def start(self, timeout=60):
-        """Starts and waits until it subscribed (or exited: then raises with its log)."""
+    def start(self, timeout=60, wait=True):
+        """Starts and waits until it subscribed (or exited: then raises with its log); with
+        wait=False (the broker is away) only until it runs."""
         mark = self.log().count("subscribed to plant")
         super().start()
         self.starts += 1
-        wait_for(lambda: not self.alive() or self.log().count("subscribed to plant") > mark, timeout,
-                 "the historian's subscription")
+        wait_for(lambda: not self.alive() or self.log().count("subscribed to plant" if wait else "historian ") > mark,
+                 timeout, "the historian's subscription" if wait else "the historian to start")
         if not self.alive():
             raise RuntimeError("sxctl historian exited %s: %s" % (self.proc.returncode, self.log()[-2000:]))
         return self

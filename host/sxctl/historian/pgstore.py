@@ -141,10 +141,11 @@ class Writer:
 class PgReader:
     """The reading side of SQLiteStore over the plant database, for export and plot. `gateways`
     selects gateways (default all). Rows come ordered by gateway, then as SQLiteStore orders them,
-    so a plant's export is its gateways' exports one after the other. With more than one gateway
-    a stage is named "gateway/stage" (stage numbers repeat across buses)."""
+    so a plant's export is its gateways' exports one after the other. With `label_stages` and
+    more than one gateway a stage is named "gateway/stage" (stage numbers repeat across buses):
+    the plot's panels; the CSV keeps the columns of a gateway's own export."""
 
-    def __init__(self, url, gateways=None):
+    def __init__(self, url, gateways=None, label_stages=True):
         self.path = safe_url(url)
         self.conn = connect(url, autocommit=True)
         row = None
@@ -168,7 +169,7 @@ class PgReader:
                 raise SxctlError("%s holds no gateway %s (it holds %s); check --gateway"
                                  % (self.path, ", ".join(unknown), ", ".join(held) or "none"))
         self.gateways = list(gateways) if gateways else held
-        self.named = len(self.gateways) > 1
+        self.named = label_stages and len(self.gateways) > 1
 
     def gateways_held(self):
         return [r[0] for r in self.conn.execute("SELECT DISTINCT gateway FROM epochs ORDER BY gateway")]
