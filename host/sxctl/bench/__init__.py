@@ -18,6 +18,7 @@ SECTIONS = {
     "firmware": "sxctl.bench.firmware",
     "control": "sxctl.bench.control",
     "gateway": "sxctl.bench.gateway",
+    "historian": "sxctl.bench.historian",
 }
 OUTPUT = BUILD_DIR / "bench.json"
 _OPS = {">=": operator.ge, "<=": operator.le, "==": operator.eq}

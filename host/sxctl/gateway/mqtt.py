@@ -23,7 +23,7 @@ from ..errors import SxctlError
 from ..historian import wire
 
 log = logging.getLogger("sxctl.serve.mqtt")
-CHUNK_ROWS = 1024       # rows read per table and step; one message per stage of them
+CHUNK_ROWS = 4096       # rows read per table and step; one message per stage of them
 MESSAGE_ROWS = 256      # at most this many rows per message
 WINDOW = 8              # chunks per table published but not yet acknowledged
 POLL_S = 0.05           # how often the log is looked at for new rows

@@ -70,10 +70,12 @@ def postgres_bin():
 
 class Mosquitto:
     """One private broker. Persistence on (a stop and start keeps every queued message), no limit
-    on the messages queued for an offline persistent session (the default 1000 would drop them),
-    autosave every second. `users`: {name: password} for a password file; else anonymous."""
+    on the messages queued for an offline persistent session (the default 1000 would drop them).
+    Mosquitto writes its whole state at every autosave: each `autosave_s` (a crash loses what
+    came since; a stop saves all). `users`: {name: password} for a password file; else anonymous."""
 
-    def __init__(self, folder=None, port=None, users=None, tls=None):
+    def __init__(self, folder=None, port=None, users=None, tls=None, autosave_s=60):
+        self.autosave_s = autosave_s
         self.folder = pathlib.Path(folder or tempfile.mkdtemp(prefix="sxctl-mosquitto-"))
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
@@ -91,8 +93,8 @@ class Mosquitto:
         # mosquitto started as root drops to the `mosquitto` user unless told to stay: stay, so it
         # can write its persistence file in a private folder of root's
         lines = ["user %s" % pwd.getpwuid(os.geteuid()).pw_name, "listener %d 127.0.0.1" % self.port,
-                 "persistence true", "persistence_location %s/" % self.folder, "autosave_interval 1",
-                 "max_queued_messages 0", "max_inflight_messages 100", "log_dest file %s" % self.log,
+                 "persistence true", "persistence_location %s/" % self.folder, "autosave_interval %d" % self.autosave_s,
+                 "max_queued_messages 0", "max_inflight_messages 1000", "log_dest file %s" % self.log,
                  "log_type error", "log_type warning", "log_type notice"]
         if self.users:
             pw = self.folder / "passwords"

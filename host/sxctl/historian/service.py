@@ -24,6 +24,10 @@ LINGER_S = 0.01           # after the first message, wait this long for more to 
 RETRY_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 
+class _Refused(Exception):
+    """The database refused a batch's data (not the connection): a malformed message in it."""
+
+
 class Historian:
     def __init__(self, broker_url, db_url, name="historian", clock=time.time):
         self.url = broker_url if isinstance(broker_url, wire.BrokerUrl) else wire.BrokerUrl(broker_url)
@@ -130,15 +134,14 @@ class Historian:
         return batch
 
     def _write(self, batch):
-        rows = collections.defaultdict(list)
-        statuses, read_at = [], {}
+        statuses, read_at, messages = [], {}, []
         for _, m in batch:
             if m.topic.endswith("/status"):
                 try:
                     s = json.loads(m.payload)
                     statuses.append((m.topic.split("/")[3], str(s["state"]), s.get("since"),
                                      ",".join(map(str, s.get("stages", [])))))
-                except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+                except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
                     self.bad += 1
                 continue
             try:
@@ -147,38 +150,64 @@ class Historian:
                 log.warning("dropped a message on %s: %s", m.topic, e)
                 self.bad += 1
                 continue
-            rows[table] += [(gateway,) + r for r in got]
+            messages.append((m.topic, table, [[gateway] + r for r in got]))
             self.rows_in += len(got)
             if isinstance(sent_at, (int, float)):
                 read_at[gateway] = max(read_at.get(gateway, 0), sent_at)
-        for attempt in range(10 ** 9):
-            if self.stopping.is_set() and attempt:
-                return  # unacknowledged: the broker delivers it again to the next run
-            try:
-                now = self.clock()
-                lags = {g: now - t for g, t in read_at.items()}
-                if self.writer.conn is None:
-                    self._open_db()
-                new = self.writer.write(rows, statuses, lags)
-                break
-            except Exception as e:  # psycopg's errors, a closed connection: reconnect and write again
-                if self.stopping.is_set():
-                    return
-                self.db_failures += 1
-                wait = RETRY_S[min(attempt, len(RETRY_S) - 1)]
-                log.warning("database write failed (%s); again in %.1f s, nothing acknowledged meanwhile",
-                            str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__, wait)
-                time.sleep(wait)
-                self.writer.close()  # opened again by the next attempt
+        rows = collections.defaultdict(list)
+        for _, table, got in messages:
+            rows[table] += got
+        try:
+            new = self._commit(rows, statuses, read_at)
+        except _Refused:
+            # a value the schema refuses (a text where a number goes, a missing one): find the
+            # message that holds it, one transaction per message, and drop only that one
+            new = collections.Counter()
+            for topic, table, got in messages:
+                try:
+                    new.update(self._commit({table: got}, (), {}))
+                except _Refused as e:
+                    log.warning("dropped a message on %s: the database refused it: %s", topic, e)
+                    self.bad += 1
+            if statuses:
+                self._commit({}, statuses, read_at)
+        if new is None:
+            return  # stopping before it was written: unacknowledged, the broker delivers it again
         # committed: now, and only now, the broker may forget these messages
         for generation, m in batch:
             if generation == self.generation and m.qos:
                 self.client.ack(m.mid, m.qos)
         self.batches += 1
         self.rows_new += sum(new.values())
-        if lags:
-            self.lag_s = max(lags.values())
-            self.lags.extend(lags.values())
+        if read_at:
+            self.lag_s = self.clock() - max(read_at.values())
+            self.lags.append(self.lag_s)
+
+    def _commit(self, rows, statuses, read_at):
+        """Write one transaction, again and again while the database is away; None if stopped
+        first. Raises _Refused if the database refuses the data itself."""
+        import psycopg
+
+        for attempt in range(10 ** 9):
+            if self.stopping.is_set() and attempt:
+                return None
+            try:
+                if self.writer.conn is None:
+                    self._open_db()
+                now = self.clock()
+                return self.writer.write(rows, statuses, {g: now - t for g, t in read_at.items()})
+            except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError, TypeError) as e:
+                self.writer.close()
+                raise _Refused(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__) from None
+            except Exception as e:  # a connection lost, a server restarting: connect and write again
+                if self.stopping.is_set():
+                    return None
+                self.db_failures += 1
+                wait = RETRY_S[min(attempt, len(RETRY_S) - 1)]
+                log.warning("database write failed (%s); again in %.1f s, nothing acknowledged meanwhile",
+                            str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__, wait)
+                time.sleep(wait)
+                self.writer.close()  # opened again by the next attempt
 
     def status(self):
         return "rows %d new of %d received, %d batches, lag %s%s%s" % (

@@ -33,7 +33,6 @@ KEEPALIVE_S = 15
 # Column types beyond INTEGER NOT NULL, as the log's schema declares them (store._SCHEMA).
 TEXT = {"reason", "board", "serial", "firmware", "kind", "name"}
 NULLABLE = {"board", "serial", "firmware", "alarms_unacked"}
-INT_LIMIT = 1 << 63
 
 
 class BrokerUrl:
@@ -140,12 +139,15 @@ class BadPayload(ValueError):
 
 
 def parse_rows(topic, payload):
-    """(gateway, table, rows as tuples in the table's column order, read_at) of a rows message;
-    BadPayload if it is not one of version 1 or does not match its topic."""
+    """(gateway, table, rows as lists in the table's column order, read_at) of a rows message;
+    BadPayload if it is not one of version 1 or does not match its topic. The values' types are
+    left to the database's columns (pgstore.Writer refuses a message holding a wrong one)."""
     parts = topic.split("/")
     if len(parts) != 6 or "/".join(parts[:2]) != PREFIX:
         raise BadPayload("topic %s is not a v%d rows topic" % (topic, VERSION))
     _, _, plant, gateway, stage, table = parts
+    if not stage.isdigit():
+        raise BadPayload("topic %s: the stage level is a number" % topic)
     try:
         body = json.loads(payload)
     except (ValueError, UnicodeDecodeError) as e:
@@ -160,21 +162,17 @@ def parse_rows(topic, payload):
     if not isinstance(sent, list) or set(sent) != set(columns):
         raise BadPayload("columns %r, expected %s" % (sent, ", ".join(columns)))
     order = [sent.index(c) for c in columns]
-    rows = []
-    for r in body.get("rows", []):
-        if not isinstance(r, list) or len(r) != len(columns):
-            raise BadPayload("a row of %s has %s values, expected %d" % (table, len(r) if isinstance(r, list) else "no", len(columns)))
-        row = tuple(r[i] for i in order)
-        for name, value in zip(columns, row):
-            if value is None and name in NULLABLE:
-                continue
-            if name in TEXT:
-                ok = isinstance(value, str) and len(value) <= 200
-            else:
-                ok = type(value) is int and -INT_LIMIT <= value < INT_LIMIT
-            if not ok:
-                raise BadPayload("%s.%s: %r is no %s" % (table, name, value, "text" if name in TEXT else "integer"))
-        if row[0] != int(stage):
-            raise BadPayload("a row of stage %r in a message of stage %s" % (row[0], stage))
-        rows.append(row)
+    stage_at = columns.index("stage")
+    rows = body.get("rows")
+    if not isinstance(rows, list):
+        raise BadPayload("no rows")
+    n = len(columns)
+    if order != list(range(n)):
+        rows = [[r[i] for i in order] if isinstance(r, list) and len(r) == n else r for r in rows]
+    for r in rows:
+        # the shape here; each value's type the database checks (a bad one refuses the message there)
+        if not isinstance(r, list) or len(r) != n:
+            raise BadPayload("a row of %s has %s values, expected %d" % (table, len(r) if isinstance(r, list) else "no", n))
+        if r[stage_at] != int(stage):
+            raise BadPayload("a row of stage %r in a message of stage %s" % (r[stage_at], stage))
     return gateway, table, rows, body.get("read_at")
