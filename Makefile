@@ -22,6 +22,10 @@ tools:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; \
 	  else echo "chromium is missing (the web view tests need it): run  sudo apt-get install chromium chromium-driver"; fi; }
+	@command -v mosquitto >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -q mosquitto postgresql >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q mosquitto postgresql >/dev/null; }; \
+	  else echo "mosquitto or postgresql is missing (the historian tests need them): run  sudo apt-get install mosquitto postgresql"; fi; }
 
 # Reinstalls only when the pinned requirements or the package metadata change. The pinned
 # wheels are also kept in .venv/wheels: the packaging test installs the built sxctl wheel

@@ -7,7 +7,7 @@ from . import __version__
 from .errors import SxctlError
 
 # The verbs, in the order --help lists them.
-VERBS = ("demo", "sim", "info", "ports", "flash", "config", "set", "calibrate", "log", "serve", "monitor", "plot", "export", "key",
+VERBS = ("demo", "sim", "info", "ports", "flash", "config", "set", "calibrate", "log", "serve", "historian", "monitor", "plot", "export", "key",
          "tune", "example", "completion")
 
 

@@ -59,7 +59,7 @@ def render(store, out, stages=None, start=None, end=None, title=None):
         ph_ax.plot(t, s["ph_setpoint"], color="black", lw=1, ls="--", label="setpoint")
         ph_ax.fill_between(t, 0, 1, where=s["alarm"] > 0, step="post", transform=ph_ax.get_xaxis_transform(),
                            color="tab:red", alpha=0.12, lw=0, label="alarm active")
-        ph_ax.set_title("Stage %d: pH" % stage, loc="left", fontsize=11)
+        ph_ax.set_title("Stage %s: pH" % stage, loc="left", fontsize=11)
         ph_ax.set_ylabel("pH")
         out_ax.plot(t, s["base_dose"], color="tab:purple", lw=1.2, label="base dose (mL/min)")
         if np.nanmax(s["reagent_dose"], initial=0) > 0:
@@ -69,7 +69,7 @@ def render(store, out, stages=None, start=None, end=None, title=None):
         flow_ax.plot(t, s["flow_aq"], color="tab:green", lw=1, label="aqueous flow (L/min)")
         flow_ax.plot(t, s["flow_org"], color="tab:orange", lw=1, label="organic flow (L/min)")
         flow_ax.set_ylabel("flow (L/min)")
-        out_ax.set_title("Stage %d: dosing and flows" % stage, loc="left", fontsize=11)
+        out_ax.set_title("Stage %s: dosing and flows" % stage, loc="left", fontsize=11)
         for ax in (ph_ax, out_ax):
             ax.grid(True, alpha=0.3)
             for reset_stage, boot in resets:

@@ -32,7 +32,11 @@ GAP_COLUMNS = ("stage", "epoch", "kind", "first", "last", "time")
 EVENT_KINDS = messages.EVENT_CODES
 
 # 2: telemetry's one `alarms` mask became alarms_active and alarms_unacked (migrate_1_to_2).
-SCHEMA_VERSION = 2
+# 3: publish_cursors, added by CREATE TABLE IF NOT EXISTS below (a schema 2 log gains it on open).
+SCHEMA_VERSION = 3
+# Tables a publisher (gateway/mqtt.py) sends on, in rowid order; rows are never deleted or
+# updated, so a rowid cursor marks exactly what was sent.
+PUBLISHED_TABLES = ("epochs", "telemetry", "events", "config", "gaps")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS epochs (
     stage INTEGER NOT NULL, epoch INTEGER NOT NULL,
@@ -57,6 +61,9 @@ CREATE TABLE IF NOT EXISTS config (
 CREATE TABLE IF NOT EXISTS gaps (  -- records or events a board no longer held when read
     stage INTEGER NOT NULL, epoch INTEGER NOT NULL, kind TEXT NOT NULL,
     first INTEGER NOT NULL, last INTEGER NOT NULL, time INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS publish_cursors (  -- per destination and table: the newest rowid acknowledged
+    target TEXT NOT NULL, tbl TEXT NOT NULL, last_rowid INTEGER NOT NULL,
+    PRIMARY KEY (target, tbl));
 """ % {"values": ", ".join("%s INTEGER NOT NULL" % name for name in VALUE_FIELDS)}
 
 
@@ -141,7 +148,7 @@ class SQLiteStore(Sink):
                 self.db.close()
                 raise SxctlError("%s is an SQLite database of another program (it holds tables, no sxctl log): "
                                  "nothing added to it; give a new file or one `sxctl log` wrote" % self.path)
-            if version not in (0, 1, SCHEMA_VERSION):
+            if version not in (0, 1, 2, SCHEMA_VERSION):
                 raise SxctlError("%s was written by another sxctl version (log schema %d, this one reads %d); "
                                  "log to a new file" % (self.path, version, SCHEMA_VERSION))
             if version == 1:

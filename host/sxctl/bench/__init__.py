@@ -19,6 +19,7 @@ SECTIONS = {
     "control": "sxctl.bench.control",
     "gateway": "sxctl.bench.gateway",
     "web": "sxctl.bench.web",
+    "historian": "sxctl.bench.historian",
 }
 OUTPUT = BUILD_DIR / "bench.json"
 _OPS = {">=": operator.ge, "<=": operator.le, "==": operator.eq}

@@ -5,8 +5,10 @@ import datetime
 import os
 import sys
 
-HELP = "write the telemetry of an `sxctl log` file as CSV in engineering units"
+HELP = "write the telemetry of an `sxctl log` file or of the plant historian as CSV in engineering units"
 EXAMPLE = "sxctl export plant.sqlite --csv plant.csv --stage 2 --from 2024-06-10T08:00"
+# The same from the historian's database, one gateway:
+#   sxctl export postgresql://sxctl@dbhost/plant --gateway gw1 --csv gw1.csv
 
 # CSV column -> telemetry field; units are the protocol's (test_export_plot checks they match).
 COLUMNS = (("ph", "ph"), ("ph_setpoint", "ph_setpoint"), ("orp_mv", "orp_mv"),
@@ -39,8 +41,20 @@ def _stages(text):
     return stage_list(text)
 
 
+def _gateways(text):
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("name one gateway or more, e.g. gw1,gw2")
+    return names
+
+
 def selection_arguments(p):
-    p.add_argument("db", metavar="FILE", help="SQLite file written by `sxctl log`")
+    p.add_argument("db", metavar="FILE|URL", help="SQLite file written by `sxctl log` or `sxctl serve`, or the "
+                                                  "historian's database: postgresql://[user@]host[:port]/database")
+    p.add_argument("--gateway", type=_gateways, default=None, metavar="NAMES",
+                   help="historian database only: these gateways, e.g. gw1,gw2 (default: all). Rows come gateway by "
+                        "gateway; the CSV has a gateway's own columns (no gateway name: export one gateway to tell them "
+                        "apart), a plot names each panel gateway/stage")
     p.add_argument("--stage", type=_stages, default=None, metavar="STAGES",
                    help="only these stages, e.g. 2 or 1-4,7 (default: all)")
     p.add_argument("--from", dest="start", type=time_arg, default=None, metavar="T",
@@ -69,10 +83,23 @@ def rows(store, stages=None, start=None, end=None):
                                                     "" if unacked is None else st.alarm_names(unacked)]
 
 
-def run(args):
+def open_log(args, label_stages=False):
+    """The store the selection reads: an SQLite log, or the historian's PostgreSQL database (with
+    `label_stages`, a stage of several gateways' is named gateway/stage)."""
+    from ..errors import SxctlError
+    from ..historian import pgstore
     from ..store import SQLiteStore
 
-    store = SQLiteStore(args.db, readonly=True)
+    if pgstore.is_url(args.db):
+        return pgstore.PgReader(args.db, args.gateway, label_stages)
+    if args.gateway:
+        raise SxctlError("--gateway selects gateways in the historian's database (a postgresql:// URL); "
+                         "%s is one gateway's own log" % args.db)
+    return SQLiteStore(args.db, readonly=True)
+
+
+def run(args):
+    store = open_log(args)
     out = sys.stdout if args.csv == "-" else open(args.csv, "w", newline="")
     n = 0
     try:

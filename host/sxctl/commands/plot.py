@@ -1,9 +1,9 @@
 """sxctl plot: a log's pH, setpoint, dosing and flows per stage over time, as a PNG."""
 import sys
 
-from .export import selection_arguments
+from .export import open_log, selection_arguments
 
-HELP = "plot pH against setpoint, dosing and flows per stage from an `sxctl log` file, as a PNG"
+HELP = "plot pH against setpoint, dosing and flows per stage from an `sxctl log` file or the plant historian, as a PNG"
 EXAMPLE = "sxctl plot plant.sqlite -o plant.png --stage 2-3 --from 2024-06-10T08:00 --to 2024-06-10T12:00"
 
 
@@ -15,9 +15,8 @@ def add_arguments(p):
 
 def run(args):
     from ..plot import render
-    from ..store import SQLiteStore
 
-    store = SQLiteStore(args.db, readonly=True)
+    store = open_log(args, label_stages=True)
     try:
         stages, bucket = render(store, args.output, args.stage, args.start, args.end, args.title)
     finally:

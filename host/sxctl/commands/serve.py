@@ -29,6 +29,9 @@ def add_arguments(p):
     p.add_argument("--http", nargs="?", const="127.0.0.1:8080", default=None, metavar="HOST:PORT",
                    help="serve the operator web view (alone: on 127.0.0.1:8080; default: none; read-only without "
                         "a login, see docs/web.md)")
+    p.add_argument("--mqtt", default=None, metavar="URL",
+                   help="publish the log to an MQTT broker for the plant historian: mqtt[s]://[user@]host[:port]/<plant>"
+                        "[/<gateway>] (docs/historian.md; password from ?password_file=PATH or $SXCTL_MQTT_PASSWORD)")
     p.add_argument("--state-dir", help="folder of the state file other sxctl processes find the gateway by "
                                        "(default $SXCTL_STATE_DIR, $XDG_RUNTIME_DIR/sxctl or /tmp/sxctl-UID)")
     p.add_argument("--duration", type=float, default=None, help="seconds to serve (default: until SIGTERM/Ctrl-C)")
@@ -129,6 +132,9 @@ def run(args):
     gw.add_face(api.ApiFace(where.socket, where.token))
     if args.http:
         gw.add_face(web.WebFace(args.http, plant))
+    if args.mqtt:
+        from ..gateway import mqtt
+        gw.add_face(mqtt.MqttFace(args.mqtt))
     face = gw.add_face(modbus.ModbusFace(listen, settings["modbus_writes"], settings["modbus_allow"])) if listen else None
     try:
         gw.start()

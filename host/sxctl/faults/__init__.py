@@ -14,6 +14,7 @@ SECTIONS = {
     "logger_kills": "sxctl.faults.logger_kills",
     "power_loss": "sxctl.faults.power_loss",
     "link_noise": "sxctl.faults.link_noise",
+    "historian": "sxctl.faults.historian",
 }
 OUTPUT = BUILD_DIR / "faults.json"
 
