@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+from sxctl.waiting import wait_for  # noqa: F401  (the tests take it from here)
+
 SXCTL = [sys.executable, "-m", "sxctl"]
 
 
@@ -60,13 +62,3 @@ def sxctl(*args, timeout=60):
     return subprocess.run(SXCTL + list(args), capture_output=True, text=True, timeout=timeout)
 
 
-def wait_for(condition, timeout=20.0, what="condition"):
-    """condition()'s first true value, polled until `timeout` s; AssertionError naming `what` after."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = condition()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.05)

@@ -11,6 +11,7 @@ import time
 import pathlib
 
 from . import Figure
+from ..waiting import wait_for
 from .gateway import free_port
 
 STAGES = 16
@@ -21,14 +22,7 @@ SXCTL = [sys.executable, "-m", "sxctl"]
 
 
 def _wait(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = condition()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise RuntimeError("bench web: timed out waiting for " + what)
-        time.sleep(0.02)
+    return wait_for(condition, timeout, what, interval=0.02)
 
 
 def _browser():
