@@ -68,7 +68,28 @@ def postgres_bin():
     raise SxctlError("PostgreSQL is not installed (the historian's database): run  " + INSTALL)
 
 
-class Mosquitto:
+class _Server:
+    """A private server process: stopped with its own clean-shutdown signal, killed if it hangs."""
+    proc = None
+
+    def _end(self, sig, grace_s):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class Mosquitto(_Server):
     """One private broker. Persistence on (a stop and start keeps every queued message), no limit
     on the messages queued for an offline persistent session (the default 1000 would drop them).
     Mosquitto writes its whole state at every autosave: each `autosave_s` (a crash loses what
@@ -121,23 +142,10 @@ class Mosquitto:
 
     def stop(self, sig=signal.SIGTERM):
         """SIGTERM: mosquitto saves its persistent state and exits."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.proc = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+        self._end(sig, 20)
 
 
-class Postgres:
+class Postgres(_Server):
     """One private PostgreSQL cluster, initdb'd in a temporary folder, trust authentication on
     127.0.0.1 only, its socket in its own folder. As root the cluster lives in a folder of its
     own under the system's temporary directory (the `postgres` user cannot enter root's private
@@ -218,17 +226,7 @@ class Postgres:
 
     def stop(self):
         """SIGINT: PostgreSQL's fast shutdown (rolls back open transactions, checkpoints)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.proc = None
-
-    def __enter__(self):
-        return self.start()
+        self._end(signal.SIGINT, 30)
 
     def __exit__(self, *exc):
         self.stop()
